@@ -1,0 +1,212 @@
+//! The `urna` command: thin wrappers over the `station` and `records` libraries.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use records::{ChainTip, Event, KeyRing};
+use station::{LogStore, StationKey, StoredEvent};
+
+/// urna — document drop urns and the mailroom behind them.
+#[derive(Debug, Parser)]
+#[command(name = "urna", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a new station key (Ed25519, file mode 0600) and print its fingerprint.
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Inspect a station's custody log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Verify every event: seq without gaps, hash chain, signatures, and the checkpoint beside the log.
+    Verify {
+        /// The custody log (SQLite file).
+        #[arg(long)]
+        db: PathBuf,
+        /// Trust only this station key file's public key (default: the keys recorded in the log).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Show the last events: time, seq, kind, intake id.
+    Show {
+        /// The custody log (SQLite file).
+        #[arg(long)]
+        db: PathBuf,
+        /// How many events.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        last: usize,
+    },
+    /// Write every event as one JSON object per line, with its signature and hash.
+    Export {
+        /// The custody log (SQLite file).
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // A bug must still end in one readable line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("urna: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`urna log show | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("urna: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => Some(io.kind()),
+            None => cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind()),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let key = StationKey::generate_to_file(&out)?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "wrote {} (mode 0600)", out.display())?;
+            writeln!(stdout, "fingerprint: {}", key.fingerprint())?;
+            Ok(())
+        }
+        Command::Log { command } => match command {
+            LogCommand::Verify { db, key } => verify(db, key),
+            LogCommand::Show { db, last } => show(db, last),
+            LogCommand::Export { db } => export(db),
+        },
+    }
+}
+
+fn verify(db: PathBuf, key: Option<PathBuf>) -> Result<()> {
+    let started = Instant::now();
+    let store = LogStore::open_existing(&db)?;
+    let keys = match &key {
+        Some(path) => {
+            let mut ring = KeyRing::new();
+            ring.add(StationKey::load(path)?.public())
+                .with_context(|| format!("key file {}", path.display()))?;
+            ring
+        }
+        None => store.recorded_keys()?,
+    };
+    store.check_checkpoint()?;
+    let tip = store.verify(&keys, ChainTip::GENESIS)?;
+    let elapsed = started.elapsed();
+    let station = store
+        .station()?
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "ok: station {station}, events 1..={} verified in {:.2} s (signatures, hash chain, no gaps); tip {}",
+        tip.seq,
+        elapsed.as_secs_f64(),
+        tip.hash
+    )?;
+    writeln!(
+        out,
+        "acknowledged by the registry up to seq {}",
+        store.acknowledged()?
+    )?;
+    if key.is_none() {
+        writeln!(
+            out,
+            "note: checked against the keys recorded in the log itself; pass --key to check against the station's key file"
+        )?;
+    }
+    Ok(())
+}
+
+fn decoded(stored: &StoredEvent) -> Result<Event> {
+    station::log_store::decode(stored)
+        .with_context(|| format!("seq {} cannot be decoded", stored.signed.seq))
+}
+
+fn local_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => format!("{ms} ms"),
+    }
+}
+
+fn show(db: PathBuf, last: usize) -> Result<()> {
+    let store = LogStore::open_existing(&db)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<21} {:>8}  {:<16} intake", "time", "seq", "kind")?;
+    for stored in store.tail(last)? {
+        let event = decoded(&stored)?;
+        // An untrusted clock reading is marked, so nobody takes it for the legal time.
+        let mark = if event.recorded_at.trusted { ' ' } else { '?' };
+        writeln!(
+            out,
+            "{}{} {:>8}  {:<16} {}",
+            local_time(event.recorded_at.unix_ms),
+            mark,
+            event.seq,
+            event.payload.kind_name(),
+            event
+                .payload
+                .intake()
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "-".into())
+        )?;
+    }
+    Ok(())
+}
+
+fn export(db: PathBuf) -> Result<()> {
+    let store = LogStore::open_existing(&db)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut after = 0;
+    loop {
+        let batch = store.events_after(after, 4096)?;
+        let Some(last) = batch.last() else { break };
+        after = last.signed.seq;
+        for stored in &batch {
+            let line = serde_json::json!({
+                "seq": stored.signed.seq,
+                "hash": stored.hash,
+                "signed": &stored.signed,
+                "event": decoded(stored)?,
+            });
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

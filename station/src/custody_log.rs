@@ -1,0 +1,286 @@
+//! The station's custody log: every event, numbered without gaps, chained, signed, and committed
+//! durably before anyone is told about it. It is also the outbox that sync pushes from.
+//!
+//! [`CustodyLog::append`] returns only after SQLite has committed with `synchronous=FULL`, so
+//! whatever a caller prints or shows after it returned survives a kill or a power cut.
+
+use std::path::Path;
+
+use records::encoding::encode;
+use records::signing::sign_event;
+use records::{ChainTip, Event, Hash, IntakeId, KeyRing, Payload, StationCode, Timestamp};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::{Error, Result};
+use crate::keys::StationKey;
+use crate::log_store::{IndexColumns, LogStore, StoredEvent};
+
+/// A checkpoint is written after every this many events (and on open, acknowledgement and close):
+/// often enough that putting back an old copy of the file is noticed, rarely enough that the
+/// extra fsync costs nothing that matters.
+const CHECKPOINT_EVERY: u64 = 32;
+
+/// An event that was committed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The event as signed.
+    pub event: Event,
+    /// Its chain hash.
+    pub hash: Hash,
+}
+
+impl Appended {
+    /// Its seq.
+    pub fn seq(&self) -> u64 {
+        self.event.seq
+    }
+}
+
+/// A station's custody log, open for appending.
+#[derive(Debug)]
+pub struct CustodyLog {
+    store: LogStore,
+    station: StationCode,
+    key: StationKey,
+    tip: ChainTip,
+}
+
+impl CustodyLog {
+    /// Opens the log at `path` for `station`, creating it if needed. Verifies the events after the
+    /// last checkpoint (all of them the first time), and refuses a log that was rolled back.
+    pub fn open(path: &Path, station: StationCode, key: StationKey) -> Result<CustodyLog> {
+        let store = LogStore::open_for_writing(path)?;
+        match store.station()? {
+            Some(found) if found != station => {
+                return Err(Error::WrongStation {
+                    path: path.to_owned(),
+                    found: found.to_string(),
+                    expected: station.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                store.conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('station', ?1)",
+                    [station.as_str()],
+                )?;
+            }
+        }
+        store.conn.execute(
+            "INSERT OR IGNORE INTO keys(key_id, public_key) VALUES (?1, ?2)",
+            params![
+                key.key_id().0.as_slice(),
+                key.public().as_bytes().as_slice()
+            ],
+        )?;
+        let start = store.check_checkpoint()?;
+        let keys = store.recorded_keys()?;
+        let tip = store.verify(&keys, start)?;
+        let log = CustodyLog {
+            store,
+            station,
+            key,
+            tip,
+        };
+        log.write_checkpoint()?;
+        Ok(log)
+    }
+
+    /// The station whose log this is.
+    pub fn station(&self) -> StationCode {
+        self.station
+    }
+
+    /// The last committed event's seq and hash.
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    /// Read access to the stored events.
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// The public keys this log's events may be signed with.
+    pub fn keys(&self) -> Result<KeyRing> {
+        self.store.recorded_keys()
+    }
+
+    /// Commits an event that does not issue an intake id. Returns after the commit.
+    pub fn append(&mut self, recorded_at: Timestamp, payload: Payload) -> Result<Appended> {
+        let mut appended = self.append_all([(recorded_at, Entry::Payload(payload))])?;
+        appended.pop().ok_or_else(|| unreachable_empty(&self.store))
+    }
+
+    /// Commits an event that issues the station's next intake id, which `build` puts in the
+    /// payload (a deposit). Returns after the commit.
+    pub fn append_intake(
+        &mut self,
+        recorded_at: Timestamp,
+        build: impl FnOnce(IntakeId) -> Payload + 'static,
+    ) -> Result<Appended> {
+        let build: Box<dyn FnOnce(IntakeId) -> Payload> = Box::new(build);
+        let mut appended = self.append_all([(recorded_at, Entry::NewIntake(build))])?;
+        appended.pop().ok_or_else(|| unreachable_empty(&self.store))
+    }
+
+    /// Commits several events in one transaction (all or none). Returns after the commit.
+    pub fn append_all(
+        &mut self,
+        entries: impl IntoIterator<Item = (Timestamp, Entry)>,
+    ) -> Result<Vec<Appended>> {
+        let tx = self
+            .store
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored = {
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            last.map(|(s, _)| s as u64).unwrap_or(0)
+        };
+        if stored != self.tip.seq {
+            return Err(Error::ConcurrentWriter {
+                path: self.store.path.clone(),
+                expected: self.tip.seq,
+                found: stored,
+            });
+        }
+        let mut next_intake: u64 = tx.query_row(
+            "SELECT COALESCE(MAX(intake_no), 0) + 1 FROM events",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        let mut tip = self.tip;
+        let mut appended = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events(seq, kind, intake_id, intake_no, recorded_ms, canonical, hash, key_id, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for (recorded_at, entry) in entries {
+                let payload = match entry {
+                    Entry::Payload(p) => p,
+                    Entry::NewIntake(build) => {
+                        let id = IntakeId::new(self.station, next_intake)?;
+                        next_intake += 1;
+                        build(id)
+                    }
+                };
+                let event = Event {
+                    station: self.station,
+                    seq: tip.seq + 1,
+                    recorded_at,
+                    prev_hash: tip.hash,
+                    payload,
+                };
+                let canonical = encode(&event);
+                let hash = Hash::link(&tip.hash, &canonical);
+                let signature = sign_event(self.key.signing_key(), &canonical);
+                let columns = IndexColumns::of(&event);
+                insert.execute(params![
+                    event.seq as i64,
+                    columns.kind,
+                    columns.intake_id,
+                    columns.intake_no,
+                    event.recorded_at.unix_ms,
+                    canonical,
+                    hash.0.as_slice(),
+                    self.key.key_id().0.as_slice(),
+                    signature.as_slice(),
+                ])?;
+                tip = ChainTip {
+                    seq: event.seq,
+                    hash,
+                };
+                appended.push(Appended { event, hash });
+            }
+        }
+        tx.commit()?;
+        let before = self.tip.seq;
+        self.tip = tip;
+        if tip.seq / CHECKPOINT_EVERY != before / CHECKPOINT_EVERY {
+            self.write_checkpoint()?;
+        }
+        Ok(appended)
+    }
+
+    /// The highest seq the registry acknowledged.
+    pub fn acknowledged(&self) -> Result<u64> {
+        self.store.acknowledged()
+    }
+
+    /// Records that the registry holds every event up to `seq`. Never moves backwards; an
+    /// acknowledgement beyond the log's end means this log lost events, and is refused.
+    pub fn set_acknowledged(&mut self, seq: u64) -> Result<()> {
+        if seq > self.tip.seq {
+            return Err(Error::AckBeyondTip {
+                acknowledged: seq,
+                last: self.tip.seq,
+            });
+        }
+        if seq <= self.acknowledged()? {
+            return Ok(());
+        }
+        self.store.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('acknowledged', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [seq.to_string()],
+        )?;
+        self.write_checkpoint()
+    }
+
+    /// Events not yet acknowledged, oldest first, at most `limit`.
+    pub fn unacknowledged(&self, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.store.events_after(self.acknowledged()?, limit)
+    }
+
+    /// Records the current tip and acknowledgement beside the log, so that a later open verifies
+    /// only what came after, and notices if this file is replaced by an older copy.
+    pub fn write_checkpoint(&self) -> Result<()> {
+        checkpoint::store(
+            &self.store.path,
+            &Checkpoint {
+                seq: self.tip.seq,
+                hash: self.tip.hash,
+                acknowledged: self.acknowledged()?,
+            },
+        )
+    }
+}
+
+impl Drop for CustodyLog {
+    fn drop(&mut self) {
+        // Best effort: the next open verifies from the previous checkpoint if this one fails.
+        let _ = self.write_checkpoint();
+    }
+}
+
+/// What to append: a ready payload, or one built around the next intake id.
+pub enum Entry {
+    /// A payload that issues no intake id.
+    Payload(Payload),
+    /// A payload built around the station's next intake id.
+    NewIntake(Box<dyn FnOnce(IntakeId) -> Payload>),
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Payload(p) => f.debug_tuple("Payload").field(p).finish(),
+            Entry::NewIntake(_) => f.write_str("NewIntake(..)"),
+        }
+    }
+}
+
+fn unreachable_empty(store: &LogStore) -> Error {
+    Error::NotALog {
+        path: store.path.clone(),
+        detail: "append committed nothing".into(),
+    }
+}

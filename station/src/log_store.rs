@@ -1,0 +1,548 @@
+//! The custody log's SQLite file: opening it safely, its schema and migrations, reading events
+//! back, and verifying them. Writing lives in [`crate::custody_log`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use records::encoding;
+use records::{ChainTip, ChainVerifier, Event, Hash, KeyId, KeyRing, SignedEvent, StationCode};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::checkpoint;
+use crate::error::{Error, Result};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how many have run.
+/// Never edit a released entry: add a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    intake_id   TEXT,
+    intake_no   INTEGER UNIQUE,
+    recorded_ms INTEGER NOT NULL,
+    canonical   BLOB NOT NULL,
+    hash        BLOB NOT NULL,
+    key_id      BLOB NOT NULL,
+    signature   BLOB NOT NULL
+) STRICT;
+CREATE INDEX events_by_intake ON events(intake_id);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE keys (
+    key_id     BLOB PRIMARY KEY,
+    public_key BLOB NOT NULL
+) STRICT;
+"#];
+
+/// The newest schema this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Rows read per round while verifying: enough to keep both cores busy, little memory.
+const VERIFY_ROUND: usize = 16 * 1024;
+
+/// One stored event, as a row.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The signed event.
+    pub signed: SignedEvent,
+    /// Its chain hash as stored.
+    pub hash: Hash,
+}
+
+/// An open custody-log database.
+#[derive(Debug)]
+pub struct LogStore {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+impl LogStore {
+    /// Opens (creating if needed) and migrates the log at `path` for writing.
+    pub(crate) fn open_for_writing(path: &Path) -> Result<LogStore> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut store = Self::open_with(path, flags)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing log for inspection (show, export, verify); never creates or migrates.
+    pub fn open_existing(path: &Path) -> Result<LogStore> {
+        if !path.is_file() {
+            return Err(Error::NotALog {
+                path: path.to_owned(),
+                detail: "no such file".into(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let store = Self::open_with(path, flags)?;
+        let version = store.schema_version()?;
+        if version == 0 {
+            return Err(store.not_a_log("it has no urna schema"));
+        }
+        if version < SCHEMA_VERSION {
+            return Err(store.not_a_log(&format!(
+                "schema {version} is older than {SCHEMA_VERSION}; open it once with the station to upgrade it"
+            )));
+        }
+        Ok(store)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<LogStore> {
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+        let store = LogStore {
+            conn,
+            path: path.to_owned(),
+        };
+        store.configure().map_err(|e| match e {
+            Error::Sqlite(e) => classify(path, e),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// Durability settings. WAL must be set outside any transaction: inside one SQLite silently
+    /// keeps the old mode, so the answer is checked.
+    fn configure(&self) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::JournalMode {
+                path: self.path.clone(),
+                mode,
+            });
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let synchronous: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        if synchronous != 2 {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                detail: format!("synchronous is {synchronous}, not FULL (2)"),
+            });
+        }
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                detail: format!("quick_check: {check}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(version)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version = self.schema_version()?;
+        if version == 0 {
+            let tables: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if tables != 0 {
+                return Err(self.not_a_log("it is an SQLite database of something else"));
+            }
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn not_a_log(&self, detail: &str) -> Error {
+        Error::NotALog {
+            path: self.path.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The station this log belongs to, once it has one.
+    pub fn station(&self) -> Result<Option<StationCode>> {
+        let Some(text) = self.meta("station")? else {
+            return Ok(None);
+        };
+        text.parse()
+            .map(Some)
+            .map_err(|_| self.not_a_log("its station code is invalid"))
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The highest seq the registry acknowledged (0 when none).
+    pub fn acknowledged(&self) -> Result<u64> {
+        Ok(self
+            .meta("acknowledged")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The last event's seq and hash, as stored (not verified).
+    pub fn stored_tip(&self) -> Result<ChainTip> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(ChainTip::GENESIS),
+            Some((seq, hash)) => Ok(ChainTip {
+                seq: seq as u64,
+                hash: self.hash_from(seq as u64, hash)?,
+            }),
+        }
+    }
+
+    /// The stored hash of the event at `seq`, if there is one.
+    pub(crate) fn stored_hash(&self, seq: u64) -> Result<Option<Hash>> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT hash FROM events WHERE seq = ?1",
+                [seq as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        hash.map(|h| self.hash_from(seq, h)).transpose()
+    }
+
+    fn hash_from(&self, seq: u64, bytes: Vec<u8>) -> Result<Hash> {
+        bytes.try_into().map(Hash).map_err(|_| Error::RowMismatch {
+            path: self.path.clone(),
+            seq,
+            column: "hash",
+        })
+    }
+
+    /// The public keys recorded in the log (the station's own, and after rotation its earlier ones).
+    pub fn recorded_keys(&self) -> Result<KeyRing> {
+        let mut ring = KeyRing::new();
+        let mut stmt = self.conn.prepare("SELECT public_key FROM keys")?;
+        let keys = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        for key in keys {
+            let bytes: [u8; 32] = key?
+                .try_into()
+                .map_err(|_| self.not_a_log("a recorded public key is not 32 bytes"))?;
+            ring.add_bytes(&bytes)
+                .map_err(|e| self.not_a_log(&format!("a recorded public key is unusable: {e}")))?;
+        }
+        Ok(ring)
+    }
+
+    /// Up to `limit` events after `after`, in seq order: the outbox a sync pushes from.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, canonical, key_id, signature, hash FROM events
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+            Ok(RawEvent {
+                seq: r.get(0)?,
+                canonical: r.get(1)?,
+                key_id: r.get(2)?,
+                signature: r.get(3)?,
+                hash: r.get(4)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for raw in rows {
+            out.push(self.stored_from(raw?)?);
+        }
+        Ok(out)
+    }
+
+    /// The last `n` events, oldest first.
+    pub fn tail(&self, n: usize) -> Result<Vec<StoredEvent>> {
+        let tip = self.stored_tip()?.seq;
+        self.events_after(tip.saturating_sub(n as u64), n)
+    }
+
+    /// Verifies every event after `start` against `keys`: signatures, links, seq without gaps, the
+    /// stored hash, and that each indexed column agrees with the signed event. Returns the tip.
+    ///
+    /// A second connection reads the next rows while this thread and the signature workers
+    /// verify the current ones, so reading SQLite does not leave a core idle.
+    pub fn verify(&self, keys: &KeyRing, start: ChainTip) -> Result<ChainTip> {
+        let station = match self.station()? {
+            Some(s) => s,
+            None if self.stored_tip()?.seq == 0 => return Ok(ChainTip::GENESIS),
+            None => return Err(self.not_a_log("it has events but no station code")),
+        };
+        let mut verifier = ChainVerifier::new(station, keys, start);
+        std::thread::scope(|scope| {
+            let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Row>>>(2);
+            let path = self.path.clone();
+            scope.spawn(move || {
+                let reader = match Self::open_with(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                ) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = rows_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut after = start.seq;
+                loop {
+                    let batch = reader.rows_after(after, VERIFY_ROUND);
+                    let done = match &batch {
+                        Ok(rows) => match rows.last() {
+                            Some(last) => {
+                                after = last.stored.signed.seq;
+                                false
+                            }
+                            None => true,
+                        },
+                        Err(_) => true,
+                    };
+                    // The receiver hangs up on the first fault; then there is nothing to do.
+                    if rows_tx.send(batch).is_err() || done {
+                        return;
+                    }
+                }
+            });
+            for batch in rows_rx {
+                let rows = batch?;
+                if rows.is_empty() {
+                    break;
+                }
+                let signed: Vec<SignedEvent> =
+                    rows.iter().map(|r| r.stored.signed.clone()).collect();
+                let verified =
+                    verifier
+                        .verify_with_hashes(&signed)
+                        .map_err(|fault| Error::Chain {
+                            path: self.path.clone(),
+                            fault,
+                        })?;
+                for (row, (event, hash)) in rows.iter().zip(&verified) {
+                    if *hash != row.stored.hash {
+                        return Err(self.row_mismatch(event.seq, "hash"));
+                    }
+                    if let Some(column) = row.disagreement_with(event) {
+                        return Err(self.row_mismatch(event.seq, column));
+                    }
+                }
+            }
+            Ok(verifier.tip())
+        })
+    }
+
+    /// Rows with their index columns, for verification.
+    fn rows_after(&self, after: u64, limit: usize) -> Result<Vec<Row>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, canonical, key_id, signature, hash, kind, intake_id, intake_no, recorded_ms
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+            Ok((
+                RawEvent {
+                    seq: r.get(0)?,
+                    canonical: r.get(1)?,
+                    key_id: r.get(2)?,
+                    signature: r.get(3)?,
+                    hash: r.get(4)?,
+                },
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, i64>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (raw, kind, intake_id, intake_no, recorded_ms) = row?;
+            out.push(Row {
+                stored: self.stored_from(raw)?,
+                kind,
+                intake_id,
+                intake_no,
+                recorded_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    fn stored_from(&self, raw: RawEvent) -> Result<StoredEvent> {
+        let seq = raw.seq as u64;
+        Ok(StoredEvent {
+            signed: SignedEvent {
+                seq,
+                canonical: raw.canonical,
+                key_id: KeyId(
+                    raw.key_id
+                        .try_into()
+                        .map_err(|_| self.row_mismatch(seq, "key_id"))?,
+                ),
+                signature: raw
+                    .signature
+                    .try_into()
+                    .map_err(|_| self.row_mismatch(seq, "signature"))?,
+            },
+            hash: self.hash_from(seq, raw.hash)?,
+        })
+    }
+
+    /// Compares the log with the checkpoint beside it and returns where verification may start:
+    /// the checkpoint's tip, or the beginning when there is no checkpoint. A log that ends before
+    /// the checkpoint, holds another event there, or forgot an acknowledgement was rolled back.
+    pub fn check_checkpoint(&self) -> Result<ChainTip> {
+        let Some(cp) = checkpoint::load(&self.path)? else {
+            return Ok(ChainTip::GENESIS);
+        };
+        let rolled_back = |detail: String| Error::RolledBack {
+            path: self.path.clone(),
+            detail,
+        };
+        let last = self.stored_tip()?.seq;
+        if last < cp.seq {
+            return Err(rolled_back(format!(
+                "the log ends at seq {last}, but seq {} was verified before; events {}..={} are missing",
+                cp.seq,
+                last + 1,
+                cp.seq
+            )));
+        }
+        let acknowledged = self.acknowledged()?;
+        if acknowledged < cp.acknowledged {
+            return Err(rolled_back(format!(
+                "the registry had acknowledged seq {}, but the log says {acknowledged}",
+                cp.acknowledged
+            )));
+        }
+        if cp.seq > 0 && self.stored_hash(cp.seq)? != Some(cp.hash) {
+            return Err(rolled_back(format!(
+                "seq {}: the event differs from the one verified before",
+                cp.seq
+            )));
+        }
+        Ok(cp.tip())
+    }
+
+    fn row_mismatch(&self, seq: u64, column: &'static str) -> Error {
+        Error::RowMismatch {
+            path: self.path.clone(),
+            seq,
+            column,
+        }
+    }
+}
+
+/// An event row as SQLite returns it.
+struct RawEvent {
+    seq: i64,
+    canonical: Vec<u8>,
+    key_id: Vec<u8>,
+    signature: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// An event row with the columns that index it.
+struct Row {
+    stored: StoredEvent,
+    kind: String,
+    intake_id: Option<String>,
+    intake_no: Option<i64>,
+    recorded_ms: i64,
+}
+
+impl Row {
+    /// The first index column that does not say what the signed event says.
+    fn disagreement_with(&self, event: &Event) -> Option<&'static str> {
+        let expected = IndexColumns::of(event);
+        if self.kind != expected.kind {
+            Some("kind")
+        } else if self.intake_id != expected.intake_id {
+            Some("intake_id")
+        } else if self.intake_no != expected.intake_no {
+            Some("intake_no")
+        } else if self.recorded_ms != event.recorded_at.unix_ms {
+            Some("recorded_ms")
+        } else {
+            None
+        }
+    }
+}
+
+/// The columns stored beside an event so it can be found without decoding every row.
+pub(crate) struct IndexColumns {
+    pub kind: &'static str,
+    pub intake_id: Option<String>,
+    /// Set only on the event that issued the intake id (the deposit).
+    pub intake_no: Option<i64>,
+}
+
+impl IndexColumns {
+    pub fn of(event: &Event) -> IndexColumns {
+        let issued = match &event.payload {
+            records::Payload::Deposit(intake) => Some(intake.id.number() as i64),
+            _ => None,
+        };
+        IndexColumns {
+            kind: event.payload.kind_name(),
+            intake_id: event.payload.intake().map(|id| id.to_string()),
+            intake_no: issued,
+        }
+    }
+}
+
+/// Decodes a stored event (for show and export).
+pub fn decode(stored: &StoredEvent) -> Result<Event, encoding::DecodeError> {
+    encoding::decode(&stored.signed.canonical)
+}
+
+/// Turns SQLite's "not a database" into a message about the file.
+fn classify(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::NotALog {
+            path: path.to_owned(),
+            detail: "it is not an SQLite database".into(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => Error::Corrupt {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        },
+        Some(ErrorCode::CannotOpen) => Error::NotALog {
+            path: path.to_owned(),
+            detail: "it cannot be opened (does its directory exist?)".into(),
+        },
+        _ => Error::Sqlite(e),
+    }
+}
