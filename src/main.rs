@@ -20,6 +20,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a registry office, an urn kiosk and a mailroom station on simulated hardware.
+    Demo {
+        /// The registry's port; the kiosk and the mailroom take the next two.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Where all data lives; a second run keeps the first run's data.
+        #[arg(long, default_value = "var")]
+        data: PathBuf,
+    },
     /// Make a new station key (Ed25519, file mode 0600) and print its fingerprint.
     Keygen {
         /// Where to write the key; an existing file is never overwritten.
@@ -92,6 +101,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Demo { port, data } => {
+            anyhow::ensure!(
+                port <= u16::MAX - 2,
+                "--port leaves no room for the two stations"
+            );
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(urna::demo::run(data, port))
+        }
         Command::Keygen { out } => {
             let key = StationKey::generate_to_file(&out)?;
             let mut stdout = std::io::stdout().lock();

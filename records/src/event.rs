@@ -56,6 +56,24 @@ impl Text {
         Ok(Text(s))
     }
 
+    /// `s` made acceptable: control and direction characters become spaces, and it is cut at a
+    /// character boundary to [`MAX_TEXT_BYTES`]. For texts urna composes itself.
+    pub fn sanitized(s: &str) -> Self {
+        let mut out = String::with_capacity(s.len().min(MAX_TEXT_BYTES));
+        for c in s.chars() {
+            let c = if c.is_control() || is_bidi_control(c) {
+                ' '
+            } else {
+                c
+            };
+            if out.len() + c.len_utf8() > MAX_TEXT_BYTES {
+                break;
+            }
+            out.push(c);
+        }
+        Text(out)
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -4,10 +4,12 @@
 //! - [`intake_id`] — the ids on envelopes and receipts, with their check character;
 //! - [`event`] — custody events: what happened to an envelope or a device;
 //! - [`encoding`] — the canonical bytes of an event, which are hashed and signed;
+//! - [`api`] — the registry's HTTP API bodies, shared by stations and registry;
 //! - [`chain`] — the hash chain and the verifier that says what is wrong and where;
 //! - [`signing`] — key ids, fingerprints, event signatures, the ring of trusted keys;
 //! - [`receipt`] — the signed text in a receipt's QR code.
 
+pub mod api;
 pub mod chain;
 pub mod encoding;
 pub mod event;

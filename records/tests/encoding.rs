@@ -888,3 +888,13 @@ fn text_refuses_direction_overrides_that_could_disguise_a_label() {
     }
     assert!(Text::new("Żółć — ul. Zwycięstwa 21, Gliwice").is_ok());
 }
+
+#[test]
+fn sanitized_text_is_always_acceptable() {
+    let t = Text::sanitized("a\nb\u{202e}c");
+    assert_eq!(t.as_str(), "a b c");
+    let long = "ż".repeat(MAX_TEXT_BYTES);
+    let t = Text::sanitized(&long);
+    assert!(t.as_str().len() <= MAX_TEXT_BYTES && t.as_str().len() >= MAX_TEXT_BYTES - 1);
+    assert!(Text::new(t.as_str()).is_ok());
+}

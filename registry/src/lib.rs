@@ -1,5 +1,40 @@
 //! urna's registry office server: it receives every station's events, verifies them with
 //! `records`, keeps the register of incoming correspondence, notifies clerks and answers residents.
 //!
-//! Nothing is here yet: the server is built with the "`urna demo`" issue. The crate exists now so
-//! that the workspace has its final shape and the registry never grows a dependency on `station`.
+//! - [`registry`] — [`Registry`]: enrolment, ingest of pushes (verify, store, project), queries,
+//!   receipt checks; the one place that decides what is accepted;
+//! - [`store`] — [`RegisterStore`], the storage interface everything above goes through;
+//! - [`sqlite`] — [`SqliteStore`], the register in one SQLite file;
+//! - [`projection`] — what events mean for an intake's row and timeline (pure);
+//! - [`config`] — [`RegistryConfig`]: categories and the departments they go to;
+//! - [`notify`] — [`Notice`], the live updates clerk pages listen to;
+//! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes;
+//! - [`pages`] — the server-rendered HTML (clerk, intake, resident status);
+//! - [`error`] — [`Error`], the crate's one error type.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use registry::{Registry, RegistryConfig};
+//! let registry = Registry::open("var/registry.sqlite".as_ref(), RegistryConfig::demo())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! registry::serve(listener, registry, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod notify;
+pub mod pages;
+pub mod projection;
+pub mod registry;
+pub mod sqlite;
+pub mod store;
+
+pub use config::{CategoryConfig, RegistryConfig};
+pub use error::{Error, Result};
+pub use http::{AppState, app, serve};
+pub use notify::Notice;
+pub use registry::Registry;
+pub use sqlite::SqliteStore;
+pub use store::{Alarm, IntakeRecord, RegisterStore, StationRecord};

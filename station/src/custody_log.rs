@@ -8,7 +8,9 @@ use std::path::Path;
 
 use records::encoding::encode;
 use records::signing::sign_event;
-use records::{ChainTip, Event, Hash, IntakeId, KeyRing, Payload, StationCode, Timestamp};
+use records::{
+    ChainTip, Event, Hash, IntakeId, KeyRing, Payload, ReceiptPayload, StationCode, Timestamp,
+};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::checkpoint::{self, Checkpoint};
@@ -208,6 +210,11 @@ impl CustodyLog {
             self.write_checkpoint()?;
         }
         Ok(appended)
+    }
+
+    /// Signs the text of a receipt for an intake this station took in.
+    pub fn sign_receipt(&self, intake: IntakeId, deposited_at_secs: i64) -> ReceiptPayload {
+        ReceiptPayload::sign(intake, deposited_at_secs, self.key.signing_key())
     }
 
     /// The highest seq the registry acknowledged.

@@ -4,13 +4,35 @@
 //! - [`log_store`] — the log's SQLite file: safe opening, schema, reading back, verification;
 //! - [`checkpoint`] — the verified tip kept beside the log, which also reveals rollbacks;
 //! - [`keys`] — the station's signing key on disk;
+//! - [`label`] — envelope labels and receipts rendered to 1-bit rasters;
+//! - [`devices`] — the hardware boundary: device traits and simulated backends;
+//! - [`config`] — `station.toml`, checked strictly at start-up;
+//! - [`clock`] — wall-clock readings and whether to trust them;
+//! - [`shared_log`] — the log shared between a workflow and the sync;
+//! - [`workflow`], [`kiosk`], [`mailroom`] — what the station does with inputs;
+//! - [`sync`] — pushing the log to the registry;
+//! - [`web`], [`pages`] — the station's pages, and the simulation control API;
+//! - [`runtime`] — one running station; [`shutdown`] — stopping it;
 //! - [`error`] — the station's one error type.
 
 pub mod checkpoint;
+pub mod clock;
+pub mod config;
 pub mod custody_log;
+pub mod devices;
 pub mod error;
 pub mod keys;
+pub mod kiosk;
+pub mod label;
 pub mod log_store;
+pub mod mailroom;
+pub mod pages;
+pub mod runtime;
+pub mod shared_log;
+pub mod shutdown;
+pub mod sync;
+pub mod web;
+pub mod workflow;
 
 pub use custody_log::{Appended, CustodyLog, Entry};
 pub use error::{Error, Result};

@@ -287,6 +287,54 @@ impl LogStore {
         Ok(out)
     }
 
+    /// Every event about `intake` in this log, oldest first.
+    pub fn events_for_intake(&self, intake: &records::IntakeId) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, canonical FROM events WHERE intake_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([intake.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, canonical) = row?;
+            let event = encoding::decode(&canonical).map_err(|fault| Error::Chain {
+                path: self.path.clone(),
+                fault: records::ChainFault {
+                    seq: seq as u64,
+                    problem: records::Problem::Malformed(fault),
+                },
+            })?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// Intakes in a hold that was not released yet, with the hold's end, oldest first.
+    pub fn open_holds(&self) -> Result<Vec<(records::IntakeId, records::Timestamp)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT canonical FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
+               (SELECT intake_id FROM events WHERE kind = 'hold_released')
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(event) = encoding::decode(&row?)
+                && let records::Payload::HoldStarted { intake, hold_secs } = event.payload
+            {
+                out.push((
+                    intake,
+                    records::Timestamp {
+                        unix_ms: event.recorded_at.unix_ms + i64::from(hold_secs) * 1000,
+                        trusted: event.recorded_at.trusted,
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The last `n` events, oldest first.
     pub fn tail(&self, n: usize) -> Result<Vec<StoredEvent>> {
         let tip = self.stored_tip()?.seq;

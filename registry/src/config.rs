@@ -1,0 +1,136 @@
+//! The registry's configuration: which department handles which category of mail.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One category a resident or the counter can choose, and where such mail goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    /// Short ASCII id carried in events, e.g. `podatki`.
+    pub id: String,
+    /// Polish name shown on pages.
+    pub name_pl: String,
+    /// English name shown beside it.
+    pub name_en: String,
+    /// The department that handles it.
+    pub department: String,
+}
+
+/// The registry's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// The categories, in the order pages list them.
+    pub categories: Vec<CategoryConfig>,
+    /// Where mail goes whose category is not configured.
+    pub default_department: String,
+}
+
+/// Longest category id: ids are printed on labels and typed by staff.
+const MAX_CATEGORY_ID: usize = 32;
+
+impl RegistryConfig {
+    /// A typical Polish city hall, used by `urna demo` and the tests.
+    pub fn demo() -> Self {
+        let c = |id: &str, pl: &str, en: &str, dep: &str| CategoryConfig {
+            id: id.into(),
+            name_pl: pl.into(),
+            name_en: en.into(),
+            department: dep.into(),
+        };
+        RegistryConfig {
+            categories: vec![
+                c(
+                    "podatki",
+                    "Podatki i opłaty lokalne",
+                    "Local taxes and fees",
+                    "Wydział Podatków i Opłat",
+                ),
+                c(
+                    "budownictwo",
+                    "Budownictwo i architektura",
+                    "Building and planning",
+                    "Wydział Architektury i Budownictwa",
+                ),
+                c(
+                    "komunikacja",
+                    "Prawo jazdy i rejestracja pojazdów",
+                    "Driving licences and vehicles",
+                    "Wydział Komunikacji",
+                ),
+                c(
+                    "spoleczne",
+                    "Sprawy społeczne",
+                    "Social affairs",
+                    "Wydział Spraw Społecznych",
+                ),
+                c("inne", "Inne sprawy", "Other matters", "Kancelaria ogólna"),
+            ],
+            default_department: "Kancelaria ogólna".into(),
+        }
+    }
+
+    /// Refuses a config that would misroute mail, naming the offending key.
+    pub fn validate(&self) -> Result<()> {
+        if self.default_department.trim().is_empty() {
+            return Err(Error::Config("default_department is empty".into()));
+        }
+        let mut seen = HashSet::new();
+        for (i, cat) in self.categories.iter().enumerate() {
+            let ok = !cat.id.is_empty()
+                && cat.id.len() <= MAX_CATEGORY_ID
+                && cat.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !ok {
+                return Err(Error::Config(format!(
+                    "categories[{i}].id {:?}: use 1 to {MAX_CATEGORY_ID} characters from a-z, 0-9, _ and -",
+                    cat.id
+                )));
+            }
+            if !seen.insert(cat.id.as_str()) {
+                return Err(Error::Config(format!(
+                    "categories[{i}].id {:?} appears twice",
+                    cat.id
+                )));
+            }
+            if cat.department.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "categories[{i}].department is empty"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The department that handles `category`.
+    pub fn department_for(&self, category: &str) -> &str {
+        self.category(category)
+            .map_or(self.default_department.as_str(), |c| c.department.as_str())
+    }
+
+    /// The configured category with this id.
+    pub fn category(&self, id: &str) -> Option<&CategoryConfig> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+
+    /// Every department mail can be routed to, without repeats, in config order.
+    pub fn departments(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for dep in self
+            .categories
+            .iter()
+            .map(|c| c.department.as_str())
+            .chain(std::iter::once(self.default_department.as_str()))
+        {
+            if !out.contains(&dep) {
+                out.push(dep);
+            }
+        }
+        out
+    }
+}

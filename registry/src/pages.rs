@@ -1,0 +1,397 @@
+//! Server-rendered HTML: the clerk page, one page per intake, and the resident's status page.
+//! Polish first, English beside it. Every text that came from a station, a resident or config
+//! goes through [`escape`].
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use jiff::tz::TimeZone;
+use records::Timestamp;
+use records::api::{IntakeView, ReceiptVerdict};
+
+use crate::config::RegistryConfig;
+use crate::http::{AppState, CLERK_PAGE_ROWS, DepartmentQuery, parse_intake};
+use crate::projection::channel_name;
+use crate::store::{Alarm, IntakeRecord};
+
+/// Makes text safe inside HTML elements and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value or path segment.
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+static WARSAW: LazyLock<TimeZone> =
+    LazyLock::new(|| TimeZone::get("Europe/Warsaw").unwrap_or(TimeZone::UTC));
+
+/// A reading in Warsaw time, as HTML; untrusted readings are marked, since a Pi without NTP may
+/// be years off.
+pub fn time_html(ts: Timestamp) -> String {
+    let text = match jiff::Timestamp::from_millisecond(ts.unix_ms) {
+        Ok(t) => t
+            .to_zoned(WARSAW.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => format!("{} ms", ts.unix_ms),
+    };
+    if ts.trusted {
+        escape(&text)
+    } else {
+        format!(
+            "{} <span class=\"untrusted\" title=\"Zegar stacji nie był pewny / the station's clock was not trusted\">⚠ zegar niepewny / clock untrusted</span>",
+            escape(&text)
+        )
+    }
+}
+
+fn time_ms_html(ms: i64) -> String {
+    time_html(Timestamp {
+        unix_ms: ms,
+        trusted: true,
+    })
+}
+
+const STYLE: &str = r"
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+.alarms{background:#b00020;color:#fff;padding:.75rem 1rem;border-radius:.4rem;margin-bottom:1rem}
+.alarms h2{margin:.2rem 0}
+.untrusted{color:#a05a00;font-size:.85em}
+tr.new{animation:flash 4s ease-out}
+@keyframes flash{from{background:#fff3a0}to{background:transparent}}
+.genuine{background:#e5f6e8;border-left:.4rem solid #1b7f35;padding:1rem}
+.forged{background:#fde8ea;border-left:.4rem solid #b00020;padding:1rem}
+input[type=text]{font-size:1.3rem;width:100%;max-width:48rem;padding:.5rem}
+button{font-size:1rem;padding:.4rem .8rem}
+";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"pl\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
+        escape(title)
+    )
+}
+
+fn category_html(config: &RegistryConfig, id: &str) -> String {
+    match config.category(id) {
+        Some(c) => format!(
+            "{} <small>/ {}</small>",
+            escape(&c.name_pl),
+            escape(&c.name_en)
+        ),
+        None => escape(id),
+    }
+}
+
+/// The clerk table's body rows.
+pub fn intake_rows(config: &RegistryConfig, intakes: &[IntakeRecord]) -> String {
+    if intakes.is_empty() {
+        return "<tr><td colspan=\"6\">Brak przesyłek / No intakes yet</td></tr>".into();
+    }
+    let mut out = String::new();
+    for i in intakes {
+        let id = i.id.to_string();
+        let _ = write!(
+            out,
+            "<tr data-id=\"{id_attr}\"><td><a href=\"/intakes/{id_url}\">{id_html}</a></td>\
+             <td>{time}</td><td>{channel}</td><td>{category}</td><td>{department}</td><td>{status}</td></tr>",
+            id_attr = escape(&id),
+            id_url = url_encode(&id),
+            id_html = escape(&id),
+            time = time_html(i.received_at),
+            channel = channel_name(i.channel),
+            category = category_html(config, &i.category),
+            department = escape(&i.department),
+            status = escape(i.status.label()),
+        );
+    }
+    out
+}
+
+fn alarms_html(alarms: &[Alarm]) -> String {
+    if alarms.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("<section class=\"alarms\" id=\"alarms\"><h2>⚠ Alarmy / Alarms</h2><ul>");
+    for a in alarms {
+        let _ = write!(
+            out,
+            "<li>{} — {}: {}</li>",
+            time_ms_html(a.raised_ms),
+            escape(&a.kind),
+            escape(&a.message)
+        );
+    }
+    out.push_str("</ul></section>");
+    out
+}
+
+const CLERK_SCRIPT: &str = r"
+(function(){
+  const dep = new URLSearchParams(location.search).get('department') || '';
+  const q = dep ? '?department=' + encodeURIComponent(dep) : '';
+  let audio = null;
+  document.getElementById('sound').addEventListener('click', function(){
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    this.textContent = 'Dźwięk włączony / Sound on';
+  });
+  function beep(){
+    if (!audio) return;
+    const o = audio.createOscillator(), g = audio.createGain();
+    o.frequency.value = 880; g.gain.value = 0.15;
+    o.connect(g); g.connect(audio.destination);
+    o.start(); o.stop(audio.currentTime + 0.25);
+  }
+  async function refresh(notice){
+    const sep = q ? '&' : '?';
+    const r = await fetch('/' + q + sep + 'fragment=rows');
+    if (!r.ok) return;
+    document.getElementById('rows').innerHTML = await r.text();
+    if (notice && notice.id) {
+      for (const row of document.querySelectorAll('#rows tr')) {
+        if (row.dataset.id === notice.id) row.classList.add('new');
+      }
+    }
+  }
+  const es = new EventSource('/events/stream' + q);
+  es.onmessage = function(e){
+    let n; try { n = JSON.parse(e.data); } catch (_) { return; }
+    if (n.type === 'alarm') { location.reload(); return; }
+    refresh(n);
+    if (n.type === 'intake' && n.created) beep();
+  };
+  es.onopen = function(){ document.getElementById('live').textContent = '● na żywo / live'; };
+  es.onerror = function(){ document.getElementById('live').textContent = '○ ponowne łączenie… / reconnecting…'; };
+})();
+";
+
+/// The clerk page, or with `fragment=rows` only its table rows (what the live script fetches).
+pub(crate) async fn clerk(
+    State(state): State<AppState>,
+    query: Result<Query<DepartmentQuery>, QueryRejection>,
+) -> Response {
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let department = query.department().map(str::to_owned);
+    let config = state.registry.config();
+    let intakes = match state
+        .registry
+        .intakes(department.clone(), CLERK_PAGE_ROWS)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return server_error(&e),
+    };
+    if query.fragment.as_deref() == Some("rows") {
+        return Html(intake_rows(config, &intakes)).into_response();
+    }
+    let alarms = match state.registry.alarms().await {
+        Ok(a) => a,
+        Err(e) => return server_error(&e),
+    };
+    let mut options = String::from("<option value=\"\">Wszystkie / All</option>");
+    for dep in config.departments() {
+        let selected = if department.as_deref() == Some(dep) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            options,
+            "<option value=\"{v}\"{selected}>{v}</option>",
+            v = escape(dep)
+        );
+    }
+    let body = format!(
+        "{alarms}<h1>Przesyłki / Intakes</h1>\
+         <form method=\"get\" action=\"/\">\
+         <label>Wydział / Department <select name=\"department\" onchange=\"this.form.submit()\">{options}</select></label> \
+         <noscript><button type=\"submit\">Pokaż / Show</button></noscript> \
+         <button type=\"button\" id=\"sound\">Włącz dźwięk / Enable sound</button> \
+         <span id=\"live\">○</span></form>\
+         <table><thead><tr><th>Numer / Id</th><th>Data wpływu / Received</th><th>Kanał / Channel</th>\
+         <th>Kategoria / Category</th><th>Wydział / Department</th><th>Stan / Status</th></tr></thead>\
+         <tbody id=\"rows\">{rows}</tbody></table>\
+         <p><a href=\"/status\">Sprawdź potwierdzenie / Check a receipt</a></p>\
+         <script>{CLERK_SCRIPT}</script>",
+        alarms = alarms_html(&alarms),
+        rows = intake_rows(config, &intakes),
+    );
+    Html(page("Przesyłki / Intakes — urna", &body)).into_response()
+}
+
+/// One intake and its whole timeline.
+pub(crate) async fn intake(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_intake(&id) {
+        Ok(id) => id,
+        Err(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Błędny numer / Bad id",
+                &format!("{:?}", id),
+            );
+        }
+    };
+    match state.registry.intake(id).await {
+        Ok(Some(view)) => Html(intake_page(state.registry.config(), &view)).into_response(),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            "Nie znaleziono / Not found",
+            &format!("{id}: brak w rejestrze / not in the register"),
+        ),
+        Err(e) => server_error(&e),
+    }
+}
+
+/// The HTML of one intake's page.
+pub fn intake_page(config: &RegistryConfig, view: &IntakeView) -> String {
+    let mut timeline = String::new();
+    for e in &view.timeline {
+        let _ = write!(
+            timeline,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time_html(e.recorded_at),
+            escape(&e.station),
+            e.seq,
+            escape(&e.kind),
+            escape(&e.detail)
+        );
+    }
+    let id = view.id.to_string();
+    let body = format!(
+        "<p><a href=\"/\">← Przesyłki / Intakes</a></p><h1>{id}</h1><table>\
+         <tr><th>Data wpływu / Received</th><td>{received}</td></tr>\
+         <tr><th>Kanał / Channel</th><td>{channel}</td></tr>\
+         <tr><th>Kategoria / Category</th><td>{category}</td></tr>\
+         <tr><th>Wydział / Department</th><td>{department}</td></tr>\
+         <tr><th>Sygnatura / Reference</th><td>{reference}</td></tr>\
+         <tr><th>Stan / Status</th><td>{status}</td></tr></table>\
+         <h2>Historia / Timeline</h2><table><thead><tr><th>Czas / Time</th><th>Stacja / Station</th>\
+         <th>Nr / Seq</th><th>Zdarzenie / Event</th><th>Szczegóły / Detail</th></tr></thead><tbody>{timeline}</tbody></table>",
+        id = escape(&id),
+        received = time_html(view.received_at),
+        channel = channel_name(view.channel),
+        category = category_html(config, &view.category),
+        department = escape(&view.department),
+        reference = view.reference.as_deref().map(escape).unwrap_or_default(),
+        status = escape(view.status.label()),
+    );
+    page(&format!("{id} — urna"), &body)
+}
+
+/// The resident's status page, empty.
+pub(crate) async fn status_form() -> Html<String> {
+    Html(status_page(None, None, None))
+}
+
+/// The resident's status page: the form, and the verdict on what was checked. It shows only what
+/// the receipt already says and where the letter is: no other intake, no staff names.
+pub fn status_page(
+    input: Option<&str>,
+    verdict: Option<&ReceiptVerdict>,
+    error: Option<&str>,
+) -> String {
+    let mut result = String::new();
+    if let Some(v) = verdict {
+        let (class, head) = if v.genuine {
+            ("genuine", "✔ Potwierdzenie prawdziwe / Genuine receipt")
+        } else {
+            (
+                "forged",
+                "✘ Potwierdzenie nieprawdziwe lub nieczytelne / Not a genuine receipt",
+            )
+        };
+        let _ = write!(
+            result,
+            "<section class=\"{class}\" id=\"verdict\"><h2>{head}</h2><p>Powód / Reason: {}</p>",
+            escape(&v.reason)
+        );
+        if let Some(id) = v.intake {
+            let _ = write!(
+                result,
+                "<p>Numer przesyłki / Intake: <strong>{}</strong></p>",
+                escape(&id.to_string())
+            );
+        }
+        match (v.genuine, v.status) {
+            (true, Some(status)) => {
+                let _ = write!(
+                    result,
+                    "<p>Gdzie jest teraz / Where it is now: <strong>{}</strong></p>",
+                    escape(status.label())
+                );
+            }
+            (true, None) => result.push_str(
+                "<p>Przesyłki nie ma jeszcze w rejestrze; urna przesyła dane co kilka minut. \
+                 / Not in the register yet; the urn sends its records every few minutes.</p>",
+            ),
+            _ => {}
+        }
+        result.push_str("</section>");
+    }
+    if let Some(e) = error {
+        let _ = write!(
+            result,
+            "<section class=\"forged\"><p>{}</p></section>",
+            escape(e)
+        );
+    }
+    let body = format!(
+        "<h1>Sprawdź potwierdzenie / Check your receipt</h1>\
+         <p>Zeskanuj kod QR z potwierdzenia albo przepisz jego tekst. \
+         / Scan the QR code on your receipt or type its text.</p>\
+         <form method=\"post\" action=\"/status\">\
+         <input type=\"text\" name=\"receipt\" autofocus autocomplete=\"off\" value=\"{value}\" \
+         placeholder=\"URNA1:…\"> <button type=\"submit\">Sprawdź / Check</button></form>{result}",
+        value = escape(input.unwrap_or("")),
+    );
+    page("Sprawdź potwierdzenie / Check your receipt — urna", &body)
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<p><a href=\"/\">← Przesyłki / Intakes</a></p><h1>{}</h1><p>{}</p>",
+        escape(title),
+        escape(text)
+    );
+    (status, Html(page(title, &body))).into_response()
+}
+
+fn server_error(e: &crate::Error) -> Response {
+    tracing::error!(error = %e, "page failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Błąd serwera / Server error",
+        "Szczegóły w dzienniku rejestru / Details are in the registry's log",
+    )
+}

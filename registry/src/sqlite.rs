@@ -1,0 +1,456 @@
+//! The register in one SQLite file: the [`RegisterStore`] for a single office.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use records::api::IntakeStatus;
+use records::{
+    ChainTip, Channel, Hash, IntakeId, KeyId, SignedEvent, StationCode, Timestamp, VerifyingKey,
+};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::error::{Error, Result};
+use crate::store::{
+    Alarm, ForkEvidence, IntakeRecord, NewEvent, RegisterStore, StationRecord, StoredEvent,
+};
+
+/// Each entry moves the schema from version `i` to `i + 1`; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE stations (
+    code        TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    public_key  BLOB NOT NULL,
+    enrolled_ms INTEGER NOT NULL
+);
+CREATE TABLE events (
+    station     TEXT NOT NULL REFERENCES stations(code),
+    seq         INTEGER NOT NULL,
+    canonical   BLOB NOT NULL,
+    key_id      TEXT NOT NULL,
+    signature   BLOB NOT NULL,
+    hash        BLOB NOT NULL,
+    kind        TEXT NOT NULL,
+    intake      TEXT,
+    recorded_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (station, seq)
+);
+CREATE INDEX events_by_intake ON events(intake, recorded_ms, station, seq) WHERE intake IS NOT NULL;
+CREATE TABLE intakes (
+    id          TEXT PRIMARY KEY,
+    station     TEXT NOT NULL REFERENCES stations(code),
+    received_ms INTEGER NOT NULL,
+    trusted     INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    department  TEXT NOT NULL,
+    reference   TEXT,
+    status      TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+CREATE INDEX intakes_by_received ON intakes(received_ms);
+CREATE INDEX intakes_by_department ON intakes(department, received_ms);
+CREATE TABLE forks (
+    id          INTEGER PRIMARY KEY,
+    station     TEXT NOT NULL REFERENCES stations(code),
+    seq         INTEGER NOT NULL,
+    canonical   BLOB NOT NULL,
+    key_id      TEXT NOT NULL,
+    signature   BLOB NOT NULL,
+    seen_ms     INTEGER NOT NULL,
+    UNIQUE (station, seq, canonical)
+);
+CREATE TABLE alarms (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    station     TEXT NOT NULL,
+    seq         INTEGER,
+    message     TEXT NOT NULL,
+    raised_ms   INTEGER NOT NULL
+);
+"];
+
+/// The newest schema version this code writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The register in an SQLite file (WAL, `synchronous=FULL`: an acknowledged event survives a
+/// power cut, because the station deletes nothing but trusts the acknowledgement to stop resending).
+#[derive(Debug)]
+pub struct SqliteStore {
+    // One connection: the register's load is a few thousand events a day, and one writer at a
+    // time is what SQLite allows anyway.
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the register at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| Error::Task("register connection lock poisoned".into()))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::Corrupt(what.to_string())
+}
+
+fn station_code(text: &str) -> Result<StationCode> {
+    text.parse()
+        .map_err(|e| corrupt(format_args!("station code {text:?}: {e}")))
+}
+
+fn seq_to_sql(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| Error::BadRequest(format!("seq {seq} is out of range")))
+}
+
+fn seq_from_sql(seq: i64) -> Result<u64> {
+    u64::try_from(seq).map_err(|_| corrupt(format_args!("negative seq {seq}")))
+}
+
+fn status_name(status: IntakeStatus) -> &'static str {
+    match status {
+        IntakeStatus::Deposited => "deposited",
+        IntakeStatus::Collected => "collected",
+        IntakeStatus::Held => "held",
+        IntakeStatus::Released => "released",
+        IntakeStatus::Forwarded => "forwarded",
+        IntakeStatus::Acknowledged => "acknowledged",
+    }
+}
+
+fn status_from(name: &str) -> Result<IntakeStatus> {
+    Ok(match name {
+        "deposited" => IntakeStatus::Deposited,
+        "collected" => IntakeStatus::Collected,
+        "held" => IntakeStatus::Held,
+        "released" => IntakeStatus::Released,
+        "forwarded" => IntakeStatus::Forwarded,
+        "acknowledged" => IntakeStatus::Acknowledged,
+        other => return Err(corrupt(format_args!("intake status {other:?}"))),
+    })
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Urn => "urn",
+        Channel::Counter => "counter",
+        Channel::Post => "post",
+    }
+}
+
+fn channel_from(name: &str) -> Result<Channel> {
+    Ok(match name {
+        "urn" => Channel::Urn,
+        "counter" => Channel::Counter,
+        "post" => Channel::Post,
+        other => return Err(corrupt(format_args!("channel {other:?}"))),
+    })
+}
+
+/// Reads `(seq, canonical, key_id, signature)` starting at column `at`.
+fn signed_event(row: &Row<'_>, at: usize) -> Result<SignedEvent> {
+    let seq = seq_from_sql(row.get(at)?)?;
+    let canonical: Vec<u8> = row.get(at + 1)?;
+    let key_id: String = row.get(at + 2)?;
+    let signature: Vec<u8> = row.get(at + 3)?;
+    Ok(SignedEvent {
+        seq,
+        canonical,
+        key_id: KeyId::try_from(key_id).map_err(corrupt)?,
+        signature: signature
+            .try_into()
+            .map_err(|_| corrupt("signature is not 64 bytes"))?,
+    })
+}
+
+const INTAKE_COLUMNS: &str =
+    "id, received_ms, trusted, channel, category, department, reference, status, updated_ms";
+
+fn intake_row(row: &Row<'_>) -> Result<IntakeRecord> {
+    let id: String = row.get(0)?;
+    Ok(IntakeRecord {
+        id: id
+            .parse()
+            .map_err(|e| corrupt(format_args!("intake id {id:?}: {e}")))?,
+        received_at: Timestamp {
+            unix_ms: row.get(1)?,
+            trusted: row.get(2)?,
+        },
+        channel: channel_from(&row.get::<_, String>(3)?)?,
+        category: row.get(4)?,
+        department: row.get(5)?,
+        reference: row.get(6)?,
+        status: status_from(&row.get::<_, String>(7)?)?,
+        updated_ms: row.get(8)?,
+    })
+}
+
+fn station_row(row: &Row<'_>) -> Result<StationRecord> {
+    let code: String = row.get(0)?;
+    let key: Vec<u8> = row.get(2)?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| corrupt("station key is not 32 bytes"))?;
+    Ok(StationRecord {
+        code: station_code(&code)?,
+        name: row.get(1)?,
+        key: VerifyingKey::from_bytes(&key).map_err(|_| corrupt("station key is not a key"))?,
+        enrolled_ms: row.get(3)?,
+    })
+}
+
+fn alarm_row(row: &Row<'_>) -> Result<Alarm> {
+    Ok(Alarm {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        station: row.get(2)?,
+        seq: row
+            .get::<_, Option<i64>>(3)?
+            .map(seq_from_sql)
+            .transpose()?,
+        message: row.get(4)?,
+        raised_ms: row.get(5)?,
+    })
+}
+
+/// Collects mapped rows, keeping our error type (row mappers may fail on corrupt data).
+fn collect<T>(
+    mut rows: rusqlite::Rows<'_>,
+    mut f: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+impl RegisterStore for SqliteStore {
+    fn station(&self, code: StationCode) -> Result<Option<StationRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT code, name, public_key, enrolled_ms FROM stations WHERE code = ?1",
+        )?;
+        let rows = stmt.query(params![code.as_str()])?;
+        Ok(collect(rows, station_row)?.into_iter().next())
+    }
+
+    fn insert_station(&self, station: &StationRecord) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO stations (code, name, public_key, enrolled_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                station.code.as_str(),
+                station.name,
+                station.key.as_bytes().as_slice(),
+                station.enrolled_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn stations(&self) -> Result<Vec<StationRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT code, name, public_key, enrolled_ms FROM stations ORDER BY code",
+        )?;
+        collect(stmt.query([])?, station_row)
+    }
+
+    fn tip(&self, code: StationCode) -> Result<ChainTip> {
+        let conn = self.conn()?;
+        let found: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT seq, hash FROM events WHERE station = ?1 ORDER BY seq DESC LIMIT 1",
+                params![code.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match found {
+            None => Ok(ChainTip::GENESIS),
+            Some((seq, hash)) => Ok(ChainTip {
+                seq: seq_from_sql(seq)?,
+                hash: Hash(
+                    hash.try_into()
+                        .map_err(|_| corrupt("hash is not 32 bytes"))?,
+                ),
+            }),
+        }
+    }
+
+    fn events_between(&self, code: StationCode, from: u64, to: u64) -> Result<Vec<SignedEvent>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, canonical, key_id, signature FROM events
+             WHERE station = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+        )?;
+        let rows = stmt.query(params![code.as_str(), seq_to_sql(from)?, seq_to_sql(to)?])?;
+        collect(rows, |r| signed_event(r, 0))
+    }
+
+    fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT station, received_ms, seq, canonical, key_id, signature FROM events
+             WHERE intake = ?1 ORDER BY recorded_ms, station, seq",
+        )?;
+        let rows = stmt.query(params![id.to_string()])?;
+        collect(rows, |r| {
+            Ok(StoredEvent {
+                station: station_code(&r.get::<_, String>(0)?)?,
+                received_ms: r.get(1)?,
+                signed: signed_event(r, 2)?,
+            })
+        })
+    }
+
+    fn append(
+        &self,
+        station: StationCode,
+        events: &[NewEvent],
+        intakes: &[IntakeRecord],
+        received_ms: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (station, seq, canonical, key_id, signature, hash, kind,
+                                     intake, recorded_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for e in events {
+                insert.execute(params![
+                    station.as_str(),
+                    seq_to_sql(e.signed.seq)?,
+                    e.signed.canonical,
+                    e.signed.key_id.to_string(),
+                    e.signed.signature.as_slice(),
+                    e.hash.0.as_slice(),
+                    e.kind,
+                    e.intake.map(|i| i.to_string()),
+                    e.recorded_ms,
+                    received_ms,
+                ])?;
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO intakes (id, station, received_ms, trusted, channel, category,
+                                      department, reference, status, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (id) DO UPDATE SET
+                    received_ms = excluded.received_ms, trusted = excluded.trusted,
+                    channel = excluded.channel, category = excluded.category,
+                    department = excluded.department, reference = excluded.reference,
+                    status = excluded.status, updated_ms = excluded.updated_ms",
+            )?;
+            for i in intakes {
+                upsert.execute(params![
+                    i.id.to_string(),
+                    i.id.station().as_str(),
+                    i.received_at.unix_ms,
+                    i.received_at.trusted,
+                    channel_name(i.channel),
+                    i.category,
+                    i.department,
+                    i.reference,
+                    status_name(i.status),
+                    i.updated_ms,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record_fork(&self, evidence: &ForkEvidence, message: &str) -> Result<Option<Alarm>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq = seq_to_sql(evidence.signed.seq)?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO forks (station, seq, canonical, key_id, signature, seen_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                evidence.station.as_str(),
+                seq,
+                evidence.signed.canonical,
+                evidence.signed.key_id.to_string(),
+                evidence.signed.signature.as_slice(),
+                evidence.seen_ms,
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO alarms (kind, station, seq, message, raised_ms) VALUES ('fork', ?1, ?2, ?3, ?4)",
+            params![evidence.station.as_str(), seq, message, evidence.seen_ms],
+        )?;
+        let alarm = Alarm {
+            id: tx.last_insert_rowid(),
+            kind: "fork".into(),
+            station: evidence.station.as_str().to_owned(),
+            seq: Some(evidence.signed.seq),
+            message: message.to_owned(),
+            raised_ms: evidence.seen_ms,
+        };
+        tx.commit()?;
+        Ok(Some(alarm))
+    }
+
+    fn intake(&self, id: IntakeId) -> Result<Option<IntakeRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intakes WHERE id = ?1"
+        ))?;
+        let rows = stmt.query(params![id.to_string()])?;
+        Ok(collect(rows, intake_row)?.into_iter().next())
+    }
+
+    fn intakes(&self, department: Option<&str>, limit: usize) -> Result<Vec<IntakeRecord>> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intakes
+             WHERE ?1 IS NULL OR department = ?1
+             ORDER BY received_ms DESC, id DESC LIMIT ?2"
+        ))?;
+        collect(stmt.query(params![department, limit])?, intake_row)
+    }
+
+    fn alarms(&self) -> Result<Vec<Alarm>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, kind, station, seq, message, raised_ms FROM alarms ORDER BY id DESC",
+        )?;
+        collect(stmt.query([])?, alarm_row)
+    }
+}

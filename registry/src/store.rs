@@ -1,0 +1,135 @@
+//! The register's storage interface. Ingest, pages and notifications use only this trait, so a
+//! PostgreSQL backend can be added beside [`crate::sqlite::SqliteStore`] without touching them.
+//!
+//! The methods are blocking: both SQLite and a synchronous PostgreSQL client block, and the
+//! [`crate::Registry`] calls them on tokio's blocking pool. The store holds no rules of its own:
+//! what an event means for an intake is decided in [`crate::projection`], and the store only
+//! keeps the result, in one transaction with the events it came from.
+
+use records::api::IntakeStatus;
+use records::{
+    ChainTip, Channel, Hash, IntakeId, SignedEvent, StationCode, Timestamp, VerifyingKey,
+};
+
+use crate::error::Result;
+
+/// An enrolled station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationRecord {
+    /// Its code, the first four characters of its intake ids.
+    pub code: StationCode,
+    /// A name for people, e.g. `Urna — wejście główne`.
+    pub name: String,
+    /// The key its events and receipts must be signed with.
+    pub key: VerifyingKey,
+    /// When it was enrolled (registry clock, unix ms).
+    pub enrolled_ms: i64,
+}
+
+/// A verified event, ready to be stored, with the fields the register is indexed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event as the station signed it.
+    pub signed: SignedEvent,
+    /// Its chain hash.
+    pub hash: Hash,
+    /// Its kind name (`deposit`, `collected` …).
+    pub kind: &'static str,
+    /// The intake it is about, if any.
+    pub intake: Option<IntakeId>,
+    /// When the station recorded it (unix ms), for timeline order.
+    pub recorded_ms: i64,
+}
+
+/// A stored event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The station that recorded it.
+    pub station: StationCode,
+    /// The event as the station signed it.
+    pub signed: SignedEvent,
+    /// When the registry stored it (unix ms).
+    pub received_ms: i64,
+}
+
+/// One intake of the register, as projected from its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeRecord {
+    /// The id.
+    pub id: IntakeId,
+    /// The legal date of receipt.
+    pub received_at: Timestamp,
+    /// How it came.
+    pub channel: Channel,
+    /// Category as chosen.
+    pub category: String,
+    /// The department that has it, or will.
+    pub department: String,
+    /// The form's reference, if any.
+    pub reference: Option<String>,
+    /// Where it is now.
+    pub status: IntakeStatus,
+    /// When the registry last changed this row (unix ms).
+    pub updated_ms: i64,
+}
+
+/// A different event offered under a seq the registry already holds: kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkEvidence {
+    /// The station whose key signed it.
+    pub station: StationCode,
+    /// The conflicting event.
+    pub signed: SignedEvent,
+    /// When the registry saw it (unix ms).
+    pub seen_ms: i64,
+}
+
+/// Something staff must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    /// Row id.
+    pub id: i64,
+    /// `fork` for now.
+    pub kind: String,
+    /// The station it is about.
+    pub station: String,
+    /// The seq it is about, if any.
+    pub seq: Option<u64>,
+    /// What happened, for people.
+    pub message: String,
+    /// When it was raised (unix ms).
+    pub raised_ms: i64,
+}
+
+/// The register's storage. Every method is one transaction.
+pub trait RegisterStore: Send + Sync + std::fmt::Debug {
+    /// The station with this code, if enrolled.
+    fn station(&self, code: StationCode) -> Result<Option<StationRecord>>;
+    /// Enrols a station; the caller has checked the code is free.
+    fn insert_station(&self, station: &StationRecord) -> Result<()>;
+    /// Every enrolled station, by code.
+    fn stations(&self) -> Result<Vec<StationRecord>>;
+    /// The last stored event of the station (seq 0 and the genesis hash before the first).
+    fn tip(&self, code: StationCode) -> Result<ChainTip>;
+    /// The station's stored events with `from ..= to` seqs, in seq order.
+    fn events_between(&self, code: StationCode, from: u64, to: u64) -> Result<Vec<SignedEvent>>;
+    /// Every stored event about an intake, from any station, by recorded time, station, seq.
+    fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>>;
+    /// Stores a station's next verified events and the intakes they change, all or nothing.
+    fn append(
+        &self,
+        station: StationCode,
+        events: &[NewEvent],
+        intakes: &[IntakeRecord],
+        received_ms: i64,
+    ) -> Result<()>;
+    /// Keeps fork evidence and raises an alarm; `None` when this same evidence was already kept
+    /// (a station retrying its push must not flood the alarm list).
+    fn record_fork(&self, evidence: &ForkEvidence, message: &str) -> Result<Option<Alarm>>;
+    /// One intake.
+    fn intake(&self, id: IntakeId) -> Result<Option<IntakeRecord>>;
+    /// The newest intakes (by date of receipt), optionally of one department only.
+    fn intakes(&self, department: Option<&str>, limit: usize) -> Result<Vec<IntakeRecord>>;
+    /// Every alarm, newest first.
+    fn alarms(&self) -> Result<Vec<Alarm>>;
+}

@@ -1,0 +1,191 @@
+//! `urna demo`: a registry office, one urn kiosk and one mailroom station in one process, on
+//! simulated hardware, with embedded defaults and all data under one directory.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use records::StationCode;
+use registry::{Registry, RegistryConfig};
+use station::StationKey;
+use station::config::{Category, Role, StationConfig};
+use station::shutdown::{Shutdown, shutdown_pair};
+use tokio::net::TcpListener;
+
+/// How long mail rests in the demo: short, so the whole journey fits in a few minutes.
+pub const DEMO_HOLD_SECS: u32 = 120;
+
+/// The demo's stations: code, directory, name, role.
+const STATIONS: [(&str, &str, &str, Role); 2] = [
+    ("GWU2", "kiosk", "Urna — wejście główne", Role::Urn),
+    (
+        "GWK2",
+        "mailroom",
+        "Kancelaria — stanowisko 1",
+        Role::Mailroom,
+    ),
+];
+
+/// A station's configuration for the demo, its categories taken from the registry's.
+pub fn station_config(
+    code: StationCode,
+    name: &str,
+    role: Role,
+    dir: &Path,
+    registry_port: u16,
+    registry: &RegistryConfig,
+) -> StationConfig {
+    StationConfig {
+        station: code,
+        name: name.to_owned(),
+        place: "Urząd Miejski w Gliwicach, ul. Zwycięstwa 21".to_owned(),
+        role,
+        data_dir: dir.to_owned(),
+        key_file: dir.join("station.key"),
+        registry_url: format!("http://127.0.0.1:{registry_port}"),
+        status_url: format!("http://127.0.0.1:{registry_port}/status"),
+        categories: registry
+            .categories
+            .iter()
+            .map(|c| Category {
+                id: c.id.clone(),
+                name_pl: c.name_pl.clone(),
+                name_en: c.name_en.clone(),
+                department: c.department.clone(),
+                hold_secs: None,
+            })
+            .collect(),
+        default_category: "inne".to_owned(),
+        hold_secs: DEMO_HOLD_SECS,
+        drop_timeout_secs: 30,
+        simulation: true,
+    }
+}
+
+fn load_or_make_key(path: &Path) -> Result<StationKey> {
+    if path.exists() {
+        Ok(StationKey::load(path)?)
+    } else {
+        Ok(StationKey::generate_to_file(path)?)
+    }
+}
+
+async fn bind(port: u16) -> Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .with_context(|| format!("port {port} is not free; choose others with --port"))
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub async fn run(data: PathBuf, port: u16) -> Result<()> {
+    let (trigger, shutdown) = shutdown_pair();
+    let running = start(&data, port, shutdown).await?;
+    print_pages(port);
+    wait_for_signal().await;
+    eprintln!("urna demo: stopping …");
+    trigger.trigger();
+    running.stop().await
+}
+
+/// The demo's servers, running.
+#[derive(Debug)]
+pub struct Running {
+    tasks: tokio::task::JoinSet<Result<()>>,
+}
+
+impl Running {
+    /// Waits for every server to finish after shutdown was triggered.
+    pub async fn stop(mut self) -> Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Starts the registry on `port` and the kiosk and mailroom on the next two ports.
+pub async fn start(data: &Path, port: u16, shutdown: Shutdown) -> Result<Running> {
+    let registry_dir = data.join("registry");
+    std::fs::create_dir_all(&registry_dir)
+        .with_context(|| format!("cannot create {}", registry_dir.display()))?;
+    let registry_config = RegistryConfig::demo();
+    let registry = Registry::open(&registry_dir.join("register.db"), registry_config.clone())?;
+    let registry_listener = bind(port).await?;
+    let mut stations = Vec::new();
+    for (i, (code, dir, name, role)) in STATIONS.into_iter().enumerate() {
+        let code: StationCode = code.parse()?;
+        let dir = data.join(dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let config = station_config(code, name, role, &dir, port, &registry_config);
+        let key = load_or_make_key(&config.key_file)?;
+        // Enrolled by the demo itself; a real office approves the fingerprint (a later issue).
+        registry.enrol(code, name, key.public()).await?;
+        let listener = bind(port + 1 + i as u16).await?;
+        stations.push((config, key, listener));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let registry_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        registry::serve(registry_listener, registry, registry_shutdown.wait())
+            .await
+            .context("registry server")
+    });
+    for (config, key, listener) in stations {
+        let shutdown = shutdown.clone();
+        let code = config.station;
+        tasks.spawn(async move {
+            station::runtime::run(config, key, listener, shutdown)
+                .await
+                .with_context(|| format!("station {code}"))
+        });
+    }
+    Ok(Running { tasks })
+}
+
+fn print_pages(port: u16) {
+    let kiosk = port + 1;
+    let mailroom = port + 2;
+    println!("registry clerks: http://127.0.0.1:{port}/");
+    println!("registry status page: http://127.0.0.1:{port}/status");
+    println!("kiosk: http://127.0.0.1:{kiosk}/kiosk");
+    println!("kiosk control: http://127.0.0.1:{kiosk}/sim");
+    println!("mailroom: http://127.0.0.1:{mailroom}/mailroom");
+    println!("mailroom control: http://127.0.0.1:{mailroom}/sim");
+    println!();
+    println!("Try: open the kiosk and its control page side by side; press \"Przycisk / Button\"");
+    println!("(or scan a form code, then pick a category); the label and receipt appear on the");
+    println!(
+        "control page; press \"Koperta w otworze / Envelope through the slot\". The deposit is"
+    );
+    println!("on the clerks' page at once. Paste the receipt's QR text (GET /sim/labels shows the");
+    println!(
+        "intake; the receipt payload is in the kiosk log) into the status page. At the mailroom,"
+    );
+    println!("type the intake id: collected and held for {DEMO_HOLD_SECS} s (a short demo hold);");
+    println!("scan again after it ends to release, and once more to forward it. Ctrl-C stops.");
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,190 @@
+//! The station's configuration (`station.toml`): who it is, what it offers, how long mail rests.
+//! Unknown keys and out-of-range values are refused at start-up, naming the key.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use records::StationCode;
+use serde::{Deserialize, Serialize};
+
+/// What a station does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An urn kiosk at the entrance.
+    Urn,
+    /// The mailroom counter.
+    Mailroom,
+}
+
+/// One thing a letter can be about, as a resident picks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// Short id, stored in events (`podatki`).
+    pub id: String,
+    /// What the resident reads, in Polish.
+    pub name_pl: String,
+    /// The same in English.
+    pub name_en: String,
+    /// The department that handles it.
+    pub department: String,
+    /// How long mail of this category rests after sanitising; the default when absent.
+    #[serde(default)]
+    pub hold_secs: Option<u32>,
+}
+
+/// Everything a station needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    /// The station's code, part of every intake id it issues (4 characters).
+    pub station: StationCode,
+    /// A name people recognise: "Urna — wejście główne".
+    pub name: String,
+    /// Where it is, printed on receipts.
+    pub place: String,
+    /// Urn kiosk or mailroom counter.
+    pub role: Role,
+    /// Where the custody log and printed-label previews live.
+    pub data_dir: PathBuf,
+    /// The station's private key (mode 0600).
+    pub key_file: PathBuf,
+    /// The registry office server, e.g. `http://127.0.0.1:8080`.
+    pub registry_url: String,
+    /// The resident status page printed on receipts.
+    pub status_url: String,
+    /// Categories offered at the kiosk.
+    pub categories: Vec<Category>,
+    /// The category used when a resident only presses the button, or skips the choice.
+    pub default_category: String,
+    /// Default sanitising hold, seconds.
+    pub hold_secs: u32,
+    /// How long the kiosk waits for the envelope to fall through the slot.
+    pub drop_timeout_secs: u32,
+    /// Simulated hardware, with the control page and API.
+    #[serde(default)]
+    pub simulation: bool,
+}
+
+/// A configuration that cannot be used, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("station config: {key}: {problem}")]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Longest hold anyone configures: 30 days.
+const MAX_HOLD_SECS: u32 = 30 * 24 * 3600;
+
+impl StationConfig {
+    /// Parses and checks a TOML text.
+    pub fn from_toml(text: &str) -> Result<StationConfig, ConfigError> {
+        let config: StationConfig =
+            toml::from_str(text).map_err(|e| problem("(file)", e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and references between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.categories.is_empty() {
+            return Err(problem("categories", "at least one category is needed"));
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in self.categories.iter().enumerate() {
+            let key = format!("categories[{i}]");
+            if c.id.is_empty()
+                || c.id.len() > 32
+                || !c
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(problem(
+                    &format!("{key}.id"),
+                    "1–32 characters of a–z, 0–9 and _",
+                ));
+            }
+            if !seen.insert(c.id.as_str()) {
+                return Err(problem(
+                    &format!("{key}.id"),
+                    format!("{} is listed twice", c.id),
+                ));
+            }
+            for (field, value) in [
+                ("name_pl", &c.name_pl),
+                ("name_en", &c.name_en),
+                ("department", &c.department),
+            ] {
+                if records::Text::new(value.as_str()).is_err() || value.trim().is_empty() {
+                    return Err(problem(
+                        &format!("{key}.{field}"),
+                        "must be a non-empty line of at most 1024 bytes",
+                    ));
+                }
+            }
+            if let Some(secs) = c.hold_secs
+                && !(1..=MAX_HOLD_SECS).contains(&secs)
+            {
+                return Err(problem(
+                    &format!("{key}.hold_secs"),
+                    format!("{secs} is outside 1..={MAX_HOLD_SECS}"),
+                ));
+            }
+        }
+        if !seen.contains(self.default_category.as_str()) {
+            return Err(problem(
+                "default_category",
+                format!("{} is not one of the categories", self.default_category),
+            ));
+        }
+        if !(1..=MAX_HOLD_SECS).contains(&self.hold_secs) {
+            return Err(problem(
+                "hold_secs",
+                format!("{} is outside 1..={MAX_HOLD_SECS}", self.hold_secs),
+            ));
+        }
+        if !(3..=600).contains(&self.drop_timeout_secs) {
+            return Err(problem(
+                "drop_timeout_secs",
+                format!("{} is outside 3..=600", self.drop_timeout_secs),
+            ));
+        }
+        if !(self.registry_url.starts_with("http://") || self.registry_url.starts_with("https://"))
+        {
+            return Err(problem(
+                "registry_url",
+                "must start with http:// or https://",
+            ));
+        }
+        for (key, value) in [("name", &self.name), ("place", &self.place)] {
+            if records::Text::new(value.as_str()).is_err() {
+                return Err(problem(key, "must be one line of at most 1024 bytes"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The category with this id.
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+
+    /// The hold for a category.
+    pub fn hold_for(&self, category: &str) -> u32 {
+        self.category(category)
+            .and_then(|c| c.hold_secs)
+            .unwrap_or(self.hold_secs)
+    }
+}

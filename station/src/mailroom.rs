@@ -1,0 +1,319 @@
+//! The mailroom counter's workflow (thin): one scan of an envelope's label moves it one step —
+//! collected into a sanitising hold, released when the hold is over (never before), forwarded to
+//! its category's department. Each step is a custody event, committed before it is shown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use records::api::IntakeView;
+use records::{IntakeId, Payload, ReceiptPayload, Text, Timestamp};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::clock;
+use crate::config::StationConfig;
+use crate::devices::Input;
+use crate::shared_log::SharedLog;
+use crate::shutdown::Shutdown;
+use crate::workflow::{Command, clean_scan};
+
+/// The result of the last scan, for the staff screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanResult {
+    /// Whether the step was taken.
+    pub ok: bool,
+    /// The intake scanned, if the code was one.
+    pub intake: Option<String>,
+    /// What happened, Polish.
+    pub message_pl: String,
+    /// What happened, English.
+    pub message_en: String,
+}
+
+/// An envelope in a sanitising hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Its id.
+    pub intake: String,
+    /// When the hold ends, local time.
+    pub until: String,
+    /// Whether it may be released now.
+    pub releasable: bool,
+}
+
+/// Everything the mailroom page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MailroomView {
+    /// The last scan's result.
+    pub last: Option<ScanResult>,
+    /// Envelopes in a hold, in the order they were collected.
+    pub held: Vec<Held>,
+    /// Counts up with every change.
+    pub version: u64,
+}
+
+/// How often the list of holds is refreshed, so "releasable" appears on time.
+const REFRESH: Duration = Duration::from_secs(5);
+
+/// Runs the mailroom until `shutdown`.
+pub async fn run(
+    config: Arc<StationConfig>,
+    log: SharedLog,
+    mut commands: mpsc::Receiver<Command>,
+    view: watch::Sender<MailroomView>,
+    shutdown: Shutdown,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok();
+    let mailroom = Mailroom {
+        config,
+        log,
+        client,
+        view,
+    };
+    mailroom.refresh_holds().await;
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Input(Input::Scanned(raw))) => {
+                    let result = mailroom.scan(&raw).await;
+                    mailroom.view.send_modify(|v| {
+                        v.last = Some(result);
+                        v.version += 1;
+                    });
+                    mailroom.refresh_holds().await;
+                }
+                Some(_) => {}
+                None => return,
+            },
+            _ = tokio::time::sleep(REFRESH) => mailroom.refresh_holds().await,
+            _ = shutdown.clone().wait() => return,
+        }
+    }
+}
+
+struct Mailroom {
+    config: Arc<StationConfig>,
+    log: SharedLog,
+    client: Option<reqwest::Client>,
+    view: watch::Sender<MailroomView>,
+}
+
+/// Where an intake stands in this station's own log.
+enum Stage {
+    NotCollected,
+    Held { until: Timestamp },
+    Released,
+    Forwarded { department: String },
+}
+
+fn failure(intake: Option<IntakeId>, pl: impl Into<String>, en: impl Into<String>) -> ScanResult {
+    ScanResult {
+        ok: false,
+        intake: intake.map(|i| i.to_string()),
+        message_pl: pl.into(),
+        message_en: en.into(),
+    }
+}
+
+fn success(intake: IntakeId, pl: impl Into<String>, en: impl Into<String>) -> ScanResult {
+    ScanResult {
+        ok: true,
+        intake: Some(intake.to_string()),
+        message_pl: pl.into(),
+        message_en: en.into(),
+    }
+}
+
+/// The intake id on an envelope label (the id itself) or a receipt (its signed payload).
+pub fn intake_from_scan(raw: &str) -> Option<IntakeId> {
+    let text = clean_scan(raw)?;
+    text.parse::<IntakeId>()
+        .ok()
+        .or_else(|| text.parse::<ReceiptPayload>().ok().map(|r| r.intake))
+}
+
+impl Mailroom {
+    async fn stage(&self, intake: IntakeId) -> Result<Stage, String> {
+        let events = self
+            .log
+            .events_for_intake(intake)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stage = Stage::NotCollected;
+        for event in events {
+            stage = match event.payload {
+                Payload::HoldStarted { hold_secs, .. } => Stage::Held {
+                    until: Timestamp {
+                        unix_ms: event.recorded_at.unix_ms + i64::from(hold_secs) * 1000,
+                        trusted: event.recorded_at.trusted,
+                    },
+                },
+                Payload::HoldReleased { .. } => Stage::Released,
+                Payload::Forwarded { department, .. } => Stage::Forwarded {
+                    department: department.to_string(),
+                },
+                _ => stage,
+            };
+        }
+        Ok(stage)
+    }
+
+    /// What the registry knows of the intake (its category and department).
+    async fn lookup(&self, intake: IntakeId) -> Option<IntakeView> {
+        let client = self.client.as_ref()?;
+        let url = format!(
+            "{}/api/intakes/{intake}",
+            self.config.registry_url.trim_end_matches('/')
+        );
+        let response = client.get(url).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json::<IntakeView>().await.ok()
+    }
+
+    async fn scan(&self, raw: &str) -> ScanResult {
+        let Some(intake) = intake_from_scan(raw) else {
+            return failure(
+                None,
+                "To nie jest etykieta urny. Zeskanuj kod z koperty.",
+                "That is not an urna label. Scan the code on the envelope.",
+            );
+        };
+        let stage = match self.stage(intake).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("mailroom: reading the log: {e}");
+                return failure(
+                    Some(intake),
+                    "Błąd zapisu stanowiska — wezwij administratora.",
+                    "Station storage error — call the administrator.",
+                );
+            }
+        };
+        let now = clock::now();
+        match stage {
+            Stage::NotCollected => {
+                let category = self.lookup(intake).await.map(|v| v.category);
+                let hold_secs = category
+                    .as_deref()
+                    .map(|c| self.config.hold_for(c))
+                    .unwrap_or(self.config.hold_secs);
+                let result = self
+                    .log
+                    .append_all(vec![
+                        (now, Payload::Collected { intake }),
+                        (now, Payload::HoldStarted { intake, hold_secs }),
+                    ])
+                    .await;
+                match result {
+                    Ok(_) => {
+                        let until = clock::local_text(Timestamp {
+                            unix_ms: now.unix_ms + i64::from(hold_secs) * 1000,
+                            trusted: now.trusted,
+                        });
+                        success(
+                            intake,
+                            format!("Przyjęto. Kwarantanna do {until}."),
+                            format!("Collected. Held until {until}."),
+                        )
+                    }
+                    Err(e) => self.storage_failure(intake, e),
+                }
+            }
+            Stage::Held { until } if now.unix_ms < until.unix_ms => {
+                let until = clock::local_text(until);
+                failure(
+                    Some(intake),
+                    format!("Kwarantanna trwa do {until}. Nie wydawaj wcześniej."),
+                    format!("The hold lasts until {until}. Do not release it earlier."),
+                )
+            }
+            Stage::Held { .. } => {
+                match self
+                    .log
+                    .append(
+                        now,
+                        Payload::HoldReleased {
+                            intake,
+                            early: None,
+                        },
+                    )
+                    .await
+                {
+                    Ok(_) => success(
+                        intake,
+                        "Kwarantanna zakończona. Zeskanuj ponownie, aby przekazać do wydziału.",
+                        "Hold over. Scan again to forward it to the department.",
+                    ),
+                    Err(e) => self.storage_failure(intake, e),
+                }
+            }
+            Stage::Released => {
+                let Some(found) = self.lookup(intake).await else {
+                    return failure(
+                        Some(intake),
+                        "Brak połączenia z kancelarią — nie wiadomo, do którego wydziału. Spróbuj ponownie.",
+                        "Cannot reach the registry to find the department. Try again.",
+                    );
+                };
+                let department = Text::sanitized(&found.department);
+                let shown = department.to_string();
+                match self
+                    .log
+                    .append(now, Payload::Forwarded { intake, department })
+                    .await
+                {
+                    Ok(_) => success(
+                        intake,
+                        format!("Przekazano do: {shown}."),
+                        format!("Forwarded to: {shown}."),
+                    ),
+                    Err(e) => self.storage_failure(intake, e),
+                }
+            }
+            Stage::Forwarded { department } => failure(
+                Some(intake),
+                format!("Już przekazano do: {department}."),
+                format!("Already forwarded to: {department}."),
+            ),
+        }
+    }
+
+    fn storage_failure(&self, intake: IntakeId, e: crate::Error) -> ScanResult {
+        tracing::error!("mailroom: event not recorded: {e}");
+        failure(
+            Some(intake),
+            "Nie zapisano — błąd stanowiska. Wezwij administratora.",
+            "Not recorded — station error. Call the administrator.",
+        )
+    }
+
+    async fn refresh_holds(&self) {
+        let holds = self
+            .log
+            .with(|log| log.store().open_holds())
+            .await
+            .unwrap_or_default();
+        let now = clock::now().unix_ms;
+        let held = holds
+            .into_iter()
+            .map(|(intake, until)| Held {
+                intake: intake.to_string(),
+                until: clock::local_text(until),
+                releasable: now >= until.unix_ms,
+            })
+            .collect::<Vec<_>>();
+        self.view.send_if_modified(|v| {
+            if v.held == held {
+                return false;
+            }
+            v.held = held;
+            v.version += 1;
+            true
+        });
+    }
+}

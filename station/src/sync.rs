@@ -1,0 +1,203 @@
+//! Pushing the custody log to the registry. The log is the outbox: the sync sends what comes after
+//! the registry's acknowledged seq, in batches, and retries with exponential backoff and jitter
+//! while the registry is unreachable. It resumes after a restart of either side by asking the
+//! registry where its copy ends.
+
+use std::time::Duration;
+
+use records::StationCode;
+use records::api::{ApiError, MAX_PUSH_EVENTS, PushRequest, PushResponse};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::shared_log::SharedLog;
+use crate::shutdown::Shutdown;
+
+/// What the station's pages show about the connection to the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// The registry holds every event up to this seq.
+    pub acknowledged: u64,
+    /// Whether the last attempt reached the registry.
+    pub connected: bool,
+    /// The last problem, for staff (never shown to residents).
+    pub last_error: Option<String>,
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+/// Even with nothing new to send, look again this often (the registry may have restarted empty).
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+enum Outcome {
+    /// Sent; more may be waiting.
+    Sent { more: bool },
+    /// Nothing to send.
+    Idle,
+    /// Try again later.
+    Retry(String),
+}
+
+/// Runs until `shutdown`.
+pub async fn run(
+    log: SharedLog,
+    station: StationCode,
+    registry_url: String,
+    status: watch::Sender<SyncStatus>,
+    shutdown: Shutdown,
+) {
+    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("sync: cannot build an HTTP client: {e}");
+            return;
+        }
+    };
+    let base = registry_url.trim_end_matches('/').to_owned();
+    let events_url = format!("{base}/api/stations/{station}/events");
+    let ack_url = format!("{base}/api/stations/{station}/acknowledged");
+    // Where the registry's copy ends, once known. Unknown after start: ask first.
+    let mut cursor: Option<u64> = None;
+    let mut delay = FIRST_RETRY;
+    loop {
+        if shutdown.is_triggered() {
+            return;
+        }
+        let outcome = match cursor {
+            None => match ask_acknowledged(&client, &ack_url).await {
+                Ok(ack) => {
+                    cursor = Some(ack);
+                    record(&log, &status, ack).await;
+                    Outcome::Sent { more: true }
+                }
+                Err(e) => Outcome::Retry(e),
+            },
+            Some(after) => push(&client, &events_url, &log, after).await.map_or_else(
+                Outcome::Retry,
+                |(ack, sent)| {
+                    cursor = Some(ack);
+                    if sent == 0 {
+                        Outcome::Idle
+                    } else {
+                        Outcome::Sent {
+                            more: sent == MAX_PUSH_EVENTS || ack < after + sent as u64,
+                        }
+                    }
+                },
+            ),
+        };
+        match outcome {
+            Outcome::Sent { more } => {
+                delay = FIRST_RETRY;
+                if let Some(ack) = cursor {
+                    record(&log, &status, ack).await;
+                }
+                if more {
+                    continue;
+                }
+            }
+            Outcome::Idle => {
+                delay = FIRST_RETRY;
+                tokio::select! {
+                    _ = log.appended() => {}
+                    _ = tokio::time::sleep(IDLE_CHECK) => { cursor = None; }
+                    _ = shutdown.clone().wait() => return,
+                }
+                continue;
+            }
+            Outcome::Retry(problem) => {
+                tracing::warn!("sync: {problem}; retrying in about {delay:?}");
+                status.send_modify(|s| {
+                    s.connected = false;
+                    s.last_error = Some(problem);
+                });
+                // Ask the registry where its copy ends after any failure: a response may have been
+                // lost after the registry committed.
+                cursor = None;
+                let pause = jittered(delay);
+                delay = (delay * 2).min(LONGEST_RETRY);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.clone().wait() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Half to all of `delay`, so many stations coming back together do not knock at once.
+fn jittered(delay: Duration) -> Duration {
+    let r = getrandom::u64().unwrap_or(0) % 1000;
+    delay / 2 + delay / 2 * (r as u32) / 1000
+}
+
+async fn record(log: &SharedLog, status: &watch::Sender<SyncStatus>, ack: u64) {
+    if let Err(e) = log.set_acknowledged(ack).await {
+        // Beyond our own end: the registry has events this log lost (an old copy put back?).
+        tracing::error!("sync: {e}");
+        status.send_modify(|s| s.last_error = Some(e.to_string()));
+        return;
+    }
+    status.send_modify(|s| {
+        s.acknowledged = ack;
+        s.connected = true;
+        s.last_error = None;
+    });
+}
+
+async fn ask_acknowledged(client: &reqwest::Client, url: &str) -> Result<u64, String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("registry unreachable: {e}"))?;
+    read_ack(response).await
+}
+
+/// Sends the events after `after`; returns the registry's acknowledgement and how many were sent.
+async fn push(
+    client: &reqwest::Client,
+    url: &str,
+    log: &SharedLog,
+    after: u64,
+) -> Result<(u64, usize), String> {
+    let events = log
+        .events_after(after, MAX_PUSH_EVENTS)
+        .await
+        .map_err(|e| format!("reading the log: {e}"))?;
+    if events.is_empty() {
+        return Ok((after, 0));
+    }
+    let sent = events.len();
+    let body = PushRequest {
+        events: events.into_iter().map(|e| e.signed).collect(),
+    };
+    let response = client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("registry unreachable: {e}"))?;
+    Ok((read_ack(response).await?, sent))
+}
+
+async fn read_ack(response: reqwest::Response) -> Result<u64, String> {
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json::<PushResponse>()
+            .await
+            .map(|r| r.acknowledged)
+            .map_err(|e| format!("registry answered something unreadable: {e}"));
+    }
+    let detail = match response.json::<ApiError>().await {
+        Ok(e) => format!("{} ({})", e.message, e.error),
+        Err(_) => "no details".to_owned(),
+    };
+    Err(match status.as_u16() {
+        401 => format!("the registry does not know this station yet (enrol its key): {detail}"),
+        409 => format!("the registry reports a FORK in this station's log: {detail}"),
+        _ => format!("registry refused the events ({status}): {detail}"),
+    })
+}

@@ -1,0 +1,293 @@
+//! The station's web pages and their small JSON API: the kiosk screen (urn role), the staff
+//! screen (mailroom role), and in simulation the control page and API that drive the simulated
+//! devices (`/sim/...`), as the demo and the tests use them.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use futures_util::Stream;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::WatchStream;
+
+use crate::config::{Role, StationConfig};
+use crate::devices::sim_printer::SimPrinter;
+use crate::devices::{Input, PrinterStatus};
+use crate::kiosk::KioskView;
+use crate::mailroom::MailroomView;
+use crate::sync::SyncStatus;
+use crate::workflow::Command;
+
+/// What the pages read and where their buttons go.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    /// The station's configuration.
+    pub config: Arc<StationConfig>,
+    /// Commands to the workflow.
+    pub commands: mpsc::Sender<Command>,
+    /// The kiosk's screen (urn role).
+    pub kiosk: Option<watch::Receiver<KioskView>>,
+    /// The mailroom's screen (mailroom role).
+    pub mailroom: Option<watch::Receiver<MailroomView>>,
+    /// The connection to the registry.
+    pub sync: watch::Receiver<SyncStatus>,
+    /// The simulated printer, in simulation only.
+    pub sim_printer: Option<Arc<SimPrinter>>,
+}
+
+/// The station's routes.
+pub fn app(state: WebState) -> Router {
+    let mut router = Router::new()
+        .route("/api/status", get(status))
+        .route("/style.css", get(style));
+    router = match state.config.role {
+        Role::Urn => router
+            .route("/", get(|| async { Redirect::to("/kiosk") }))
+            .route("/kiosk", get(kiosk_page))
+            .route("/kiosk/state", get(kiosk_state))
+            .route("/kiosk/stream", get(kiosk_stream))
+            .route("/kiosk/start", post(kiosk_start))
+            .route("/kiosk/category/{id}", post(kiosk_choose))
+            .route("/kiosk/cancel", post(kiosk_cancel)),
+        Role::Mailroom => router
+            .route("/", get(|| async { Redirect::to("/mailroom") }))
+            .route("/mailroom", get(mailroom_page))
+            .route("/mailroom/state", get(mailroom_state))
+            .route("/mailroom/stream", get(mailroom_stream))
+            .route("/mailroom/scan", post(mailroom_scan)),
+    };
+    if state.sim_printer.is_some() {
+        router = router
+            .route("/sim", get(sim_page))
+            .route("/sim/scan", post(sim_scan))
+            .route("/sim/button", post(sim_button))
+            .route("/sim/door", post(sim_door))
+            .route("/sim/slot", post(sim_slot))
+            .route("/sim/scanner", post(sim_scanner))
+            .route("/sim/printer", post(sim_printer))
+            .route("/sim/labels", get(sim_labels))
+            .route("/sim/labels/{file}", get(sim_label_png));
+    }
+    router.with_state(state)
+}
+
+/// An answer to a page's button: 202 when the workflow took it, 503 when it is gone.
+async fn send(state: &WebState, command: Command) -> Response {
+    match state.commands.send(command).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "station is shutting down").into_response(),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct StationStatus<'a> {
+    station: String,
+    name: &'a str,
+    role: Role,
+    sync: SyncStatus,
+}
+
+async fn status(State(state): State<WebState>) -> Json<serde_json::Value> {
+    let body = StationStatus {
+        station: state.config.station.to_string(),
+        name: &state.config.name,
+        role: state.config.role,
+        sync: state.sync.borrow().clone(),
+    };
+    Json(serde_json::to_value(body).unwrap_or_default())
+}
+
+fn sse_of<T: Serialize + Clone + Send + Sync + 'static>(
+    rx: watch::Receiver<T>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = WatchStream::new(rx).map(|view| {
+        Ok(Event::default()
+            .json_data(&view)
+            .unwrap_or_else(|_| Event::default().data("{}")))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// ---- kiosk ----
+
+async fn kiosk_state(State(state): State<WebState>) -> Response {
+    match &state.kiosk {
+        Some(rx) => Json(rx.borrow().clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn kiosk_stream(State(state): State<WebState>) -> Response {
+    match state.kiosk {
+        Some(rx) => sse_of(rx).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn kiosk_start(State(state): State<WebState>) -> Response {
+    send(&state, Command::Start).await
+}
+
+async fn kiosk_choose(State(state): State<WebState>, Path(id): Path<String>) -> Response {
+    if state.config.category(&id).is_none() {
+        return bad_request("unknown category");
+    }
+    send(&state, Command::Choose(id)).await
+}
+
+async fn kiosk_cancel(State(state): State<WebState>) -> Response {
+    send(&state, Command::Cancel).await
+}
+
+async fn kiosk_page(State(state): State<WebState>) -> Html<String> {
+    Html(crate::pages::kiosk(&state.config))
+}
+
+// ---- mailroom ----
+
+async fn mailroom_state(State(state): State<WebState>) -> Response {
+    match &state.mailroom {
+        Some(rx) => Json(rx.borrow().clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn mailroom_stream(State(state): State<WebState>) -> Response {
+    match state.mailroom {
+        Some(rx) => sse_of(rx).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ScanForm {
+    code: String,
+}
+
+async fn mailroom_scan(State(state): State<WebState>, Form(form): Form<ScanForm>) -> Response {
+    send(&state, Command::Input(Input::Scanned(form.code))).await
+}
+
+async fn mailroom_page(State(state): State<WebState>) -> Html<String> {
+    Html(crate::pages::mailroom(&state.config))
+}
+
+// ---- simulation ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimScan {
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimDoor {
+    open: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimScanner {
+    connected: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimPrinterFault {
+    fault: String,
+}
+
+async fn sim_scan(State(state): State<WebState>, Json(body): Json<SimScan>) -> Response {
+    send(&state, Command::Input(Input::Scanned(body.code))).await
+}
+
+async fn sim_button(State(state): State<WebState>) -> Response {
+    send(&state, Command::Input(Input::ButtonPressed)).await
+}
+
+async fn sim_door(State(state): State<WebState>, Json(body): Json<SimDoor>) -> Response {
+    send(&state, Command::Input(Input::Door { open: body.open })).await
+}
+
+async fn sim_slot(State(state): State<WebState>) -> Response {
+    send(&state, Command::Input(Input::EnvelopeDropped)).await
+}
+
+async fn sim_scanner(State(state): State<WebState>, Json(body): Json<SimScanner>) -> Response {
+    send(
+        &state,
+        Command::Input(Input::ScannerConnected(body.connected)),
+    )
+    .await
+}
+
+async fn sim_printer(State(state): State<WebState>, Json(body): Json<SimPrinterFault>) -> Response {
+    let status = match body.fault.as_str() {
+        "none" => PrinterStatus::Ready,
+        "paper_out" => PrinterStatus::PaperOut,
+        "cover_open" => PrinterStatus::CoverOpen,
+        "offline" => PrinterStatus::Offline,
+        _ => return bad_request("fault must be none, paper_out, cover_open or offline"),
+    };
+    match &state.sim_printer {
+        Some(printer) => {
+            printer.set_status(status);
+            StatusCode::ACCEPTED.into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn sim_labels(State(state): State<WebState>) -> Response {
+    let Some(printer) = &state.sim_printer else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let labels: Vec<serde_json::Value> = printer
+        .printed()
+        .into_iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(&p).unwrap_or_default();
+            v["png"] = format!("/sim/labels/{}", p.file).into();
+            v
+        })
+        .collect();
+    Json(labels).into_response()
+}
+
+async fn sim_label_png(State(state): State<WebState>, Path(file): Path<String>) -> Response {
+    let Some(path) = state.sim_printer.as_ref().and_then(|p| p.png_path(&file)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn sim_page(State(state): State<WebState>) -> Html<String> {
+    Html(crate::pages::sim(&state.config))
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        crate::pages::STYLE,
+    )
+        .into_response()
+}

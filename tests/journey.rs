@@ -1,0 +1,376 @@
+//! An envelope's whole journey, urn to clerk, against real servers on loopback: real HTTP, real
+//! SQLite files, the simulated devices driven through the stations' control API, the receipt's
+//! QR read back from the printed PNG.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use records::api::{IntakeView, ReceiptVerdict};
+use records::{StationCode, Timestamp};
+use registry::{Registry, RegistryConfig};
+use serde_json::{Value, json};
+use station::config::Role;
+use station::shutdown::{ShutdownTrigger, shutdown_pair};
+use station::{LogStore, StationKey};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const KIOSK: &str = "GWU2";
+const MAILROOM: &str = "GWK2";
+
+struct Server {
+    trigger: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    async fn stop(self) {
+        self.trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap();
+    }
+}
+
+async fn start_registry(dir: &Path, addr: SocketAddr) -> Server {
+    let registry = Registry::open(&dir.join("register.db"), RegistryConfig::demo()).unwrap();
+    for (code, name) in [(KIOSK, "Urna"), (MAILROOM, "Kancelaria")] {
+        let key = StationKey::load(&dir.join(code).join("station.key")).unwrap();
+        registry
+            .enrol(code.parse().unwrap(), name, key.public())
+            .await
+            .unwrap();
+    }
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (trigger, shutdown) = shutdown_pair();
+    let task = tokio::spawn(async move {
+        registry::serve(listener, registry, shutdown.wait())
+            .await
+            .unwrap()
+    });
+    Server { trigger, task }
+}
+
+async fn start_station(
+    dir: &Path,
+    code: &str,
+    role: Role,
+    registry: SocketAddr,
+) -> (Server, String) {
+    let station_dir = dir.join(code);
+    let mut config = urna::demo::station_config(
+        code.parse().unwrap(),
+        code,
+        role,
+        &station_dir,
+        registry.port(),
+        &RegistryConfig::demo(),
+    );
+    config.hold_secs = 2;
+    config.drop_timeout_secs = 30;
+    let key = StationKey::load(&config.key_file).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (trigger, shutdown) = shutdown_pair();
+    let task = tokio::spawn(async move {
+        station::runtime::run(config, key, listener, shutdown)
+            .await
+            .unwrap()
+    });
+    (Server { trigger, task }, url)
+}
+
+/// Polls `probe` until it returns `Some`, for at most 15 s.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: Option<Value>) -> u16 {
+    let request = client.post(url);
+    let request = match body {
+        Some(b) => request.json(&b),
+        None => request,
+    };
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn kiosk_step(client: &reqwest::Client, kiosk: &str, step: &str) -> Value {
+    eventually(&format!("kiosk step {step}"), || async {
+        let state = get_json(client, &format!("{kiosk}/kiosk/state")).await;
+        (state["step"] == step).then_some(state)
+    })
+    .await
+}
+
+async fn intake_view(client: &reqwest::Client, registry: &str, id: &str) -> Option<IntakeView> {
+    let response = client
+        .get(format!("{registry}/api/intakes/{id}"))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+async fn verify_receipt(client: &reqwest::Client, registry: &str, text: &str) -> ReceiptVerdict {
+    client
+        .post(format!("{registry}/api/receipts/verify"))
+        .header("content-type", "text/plain")
+        .body(text.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Reads the QR code on the newest printed receipt.
+async fn newest_receipt_qr(client: &reqwest::Client, kiosk: &str, intake: &str) -> String {
+    let labels = get_json(client, &format!("{kiosk}/sim/labels")).await;
+    let receipt = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "receipt" && l["intake"] == intake)
+        .expect("a receipt was printed for the deposit");
+    let png = client
+        .get(format!("{kiosk}{}", receipt["png"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the receipt");
+    grids[0].decode().unwrap().1
+}
+
+fn station_tip(dir: &Path, code: &str) -> u64 {
+    let store = LogStore::open_existing(&dir.join(code).join(station::runtime::LOG_FILE)).unwrap();
+    store.stored_tip().unwrap().seq
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outage() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    for code in [KIOSK, MAILROOM] {
+        std::fs::create_dir_all(dir.join(code)).unwrap();
+        StationKey::generate_to_file(&dir.join(code).join("station.key")).unwrap();
+    }
+    let registry_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let registry_server = start_registry(dir, registry_addr).await;
+    let registry = format!("http://{registry_addr}");
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
+    let (mailroom_server, mailroom) =
+        start_station(dir, MAILROOM, Role::Mailroom, registry_addr).await;
+    let client = reqwest::Client::new();
+
+    // A resident scans the form's code and picks a category.
+    kiosk_step(&client, &kiosk, "idle").await;
+    let code = json!({ "code": "GKM.6220.12.2020" });
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/scan"), Some(code)).await,
+        202
+    );
+    kiosk_step(&client, &kiosk, "choose").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/kiosk/category/podatki"), None).await,
+        202
+    );
+    let state = kiosk_step(&client, &kiosk, "drop").await;
+    let intake = state["intake"].as_str().unwrap().to_owned();
+    assert!(intake.starts_with("GWU2-"), "{intake}");
+    assert_eq!(state["reference"], "GKM.6220.12.2020");
+
+    // The printed receipt's QR is genuine at the registry; one character changed is not.
+    let payload = newest_receipt_qr(&client, &kiosk, &intake).await;
+    assert!(payload.contains(&intake), "{payload}");
+    let verdict = eventually("the receipt's intake at the registry", || async {
+        let v = verify_receipt(&client, &registry, &payload).await;
+        v.status.is_some().then_some(v)
+    })
+    .await;
+    assert!(verdict.genuine, "{verdict:?}");
+    let mut forged = payload.clone().into_bytes();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let verdict = verify_receipt(&client, &registry, &forged).await;
+    assert!(!verdict.genuine, "{verdict:?}");
+
+    // The envelope falls through the slot.
+    assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
+    kiosk_step(&client, &kiosk, "done").await;
+
+    // The mailroom collects it into a hold, refuses an early release, then releases and forwards.
+    let scan = || json!({ "code": intake });
+    assert_eq!(
+        post(&client, &format!("{mailroom}/sim/scan"), Some(scan())).await,
+        202
+    );
+    eventually("collected", || async {
+        let state = get_json(&client, &format!("{mailroom}/mailroom/state")).await;
+        (state["held"].as_array().map(|h| h.len()) == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        post(&client, &format!("{mailroom}/sim/scan"), Some(scan())).await,
+        202
+    );
+    eventually("early release refused", || async {
+        let state = get_json(&client, &format!("{mailroom}/mailroom/state")).await;
+        (state["last"]["ok"] == false).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for expected in ["hold_released", "forwarded"] {
+        assert_eq!(
+            post(&client, &format!("{mailroom}/sim/scan"), Some(scan())).await,
+            202
+        );
+        eventually(expected, || async {
+            let view = intake_view(&client, &registry, &intake).await?;
+            view.timeline
+                .iter()
+                .any(|e| e.kind == expected)
+                .then_some(())
+        })
+        .await;
+    }
+    let view = intake_view(&client, &registry, &intake).await.unwrap();
+    let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "deposit",
+            "label_printed",
+            "label_printed",
+            "drop_seen",
+            "collected",
+            "hold_started",
+            "hold_released",
+            "forwarded"
+        ]
+    );
+    assert_eq!(view.department, "Wydział Podatków i Opłat");
+    assert_eq!(view.reference.as_deref(), Some("GKM.6220.12.2020"));
+    assert_eq!(view.status, records::api::IntakeStatus::Forwarded);
+    let stations: Vec<&str> = view.timeline.iter().map(|e| e.station.as_str()).collect();
+    assert_eq!(&stations[..4], [KIOSK; 4]);
+    assert_eq!(&stations[4..], [MAILROOM; 4]);
+
+    // The registry goes away; residents keep depositing; nothing is lost or doubled.
+    registry_server.stop().await;
+    let mut offline = Vec::new();
+    for _ in 0..3 {
+        kiosk_step(&client, &kiosk, "done").await;
+        assert_eq!(
+            post(&client, &format!("{kiosk}/sim/button"), None).await,
+            202
+        );
+        let state = kiosk_step(&client, &kiosk, "drop").await;
+        offline.push(state["intake"].as_str().unwrap().to_owned());
+        assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
+        kiosk_step(&client, &kiosk, "done").await;
+    }
+    let status = get_json(&client, &format!("{kiosk}/api/status")).await;
+    assert_eq!(status["sync"]["connected"], false, "{status}");
+    let registry_server = start_registry(dir, registry_addr).await;
+    let tip = station_tip(dir, KIOSK);
+    eventually("the kiosk's backlog at the registry", || async {
+        let status = get_json(&client, &format!("{kiosk}/api/status")).await;
+        (status["sync"]["acknowledged"] == tip).then_some(())
+    })
+    .await;
+    for id in &offline {
+        let view = intake_view(&client, &registry, id).await.unwrap();
+        let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["deposit", "label_printed", "label_printed", "drop_seen"],
+            "{id}"
+        );
+        assert_eq!(view.department, "Kancelaria ogólna");
+    }
+    let first = intake_view(&client, &registry, &intake).await.unwrap();
+    assert_eq!(first.timeline.len(), 8, "nothing arrived twice");
+
+    // A different event signed at an accepted seq is a fork: refused and raised.
+    let key = StationKey::load(&dir.join(KIOSK).join("station.key")).unwrap();
+    let kiosk_code: StationCode = KIOSK.parse().unwrap();
+    let forked = records::Event {
+        station: kiosk_code,
+        seq: 1,
+        recorded_at: Timestamp {
+            unix_ms: 0,
+            trusted: false,
+        },
+        prev_hash: records::Hash::GENESIS,
+        payload: records::Payload::DoorOpened,
+    };
+    let canonical = records::encoding::encode(&forked);
+    let signed = records::SignedEvent {
+        seq: 1,
+        signature: records::signing::sign_event(key.signing_key(), &canonical),
+        canonical,
+        key_id: key.key_id(),
+    };
+    let response = client
+        .post(format!("{registry}/api/stations/{KIOSK}/events"))
+        .json(&records::api::PushRequest {
+            events: vec![signed],
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+    let clerk_page = client
+        .get(format!("{registry}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        clerk_page.contains(KIOSK) && clerk_page.to_lowercase().contains("fork"),
+        "{clerk_page}"
+    );
+    let still = intake_view(&client, &registry, &intake).await.unwrap();
+    assert_eq!(
+        still.timeline[0].kind, "deposit",
+        "the accepted event was not replaced"
+    );
+
+    kiosk_server.stop().await;
+    mailroom_server.stop().await;
+    registry_server.stop().await;
+}
