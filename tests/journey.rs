@@ -3,114 +3,17 @@
 //! QR read back from the printed PNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
 use records::api::{IntakeView, ReceiptVerdict};
 use records::{StationCode, Timestamp};
-use registry::{Registry, RegistryConfig};
 use serde_json::{Value, json};
 use station::config::Role;
-use station::shutdown::{ShutdownTrigger, shutdown_pair};
 use station::{LogStore, StationKey};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-const KIOSK: &str = "GWU2";
-const MAILROOM: &str = "GWK2";
-
-struct Server {
-    trigger: ShutdownTrigger,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    async fn stop(self) {
-        self.trigger.trigger();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops within 10 s")
-            .unwrap();
-    }
-}
-
-async fn start_registry(dir: &Path, addr: SocketAddr) -> Server {
-    let registry = Registry::open(&dir.join("register.db"), RegistryConfig::demo()).unwrap();
-    for (code, name) in [(KIOSK, "Urna"), (MAILROOM, "Kancelaria")] {
-        let key = StationKey::load(&dir.join(code).join("station.key")).unwrap();
-        registry
-            .enrol(code.parse().unwrap(), name, key.public())
-            .await
-            .unwrap();
-    }
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let (trigger, shutdown) = shutdown_pair();
-    let task = tokio::spawn(async move {
-        registry::serve(listener, registry, shutdown.wait())
-            .await
-            .unwrap()
-    });
-    Server { trigger, task }
-}
-
-async fn start_station(
-    dir: &Path,
-    code: &str,
-    role: Role,
-    registry: SocketAddr,
-) -> (Server, String) {
-    let station_dir = dir.join(code);
-    let mut config = urna::demo::station_config(
-        code.parse().unwrap(),
-        code,
-        role,
-        &station_dir,
-        registry.port(),
-        &RegistryConfig::demo(),
-    );
-    config.hold_secs = 2;
-    config.drop_timeout_secs = 30;
-    let key = StationKey::load(&config.key_file).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (trigger, shutdown) = shutdown_pair();
-    let task = tokio::spawn(async move {
-        station::runtime::run(config, key, listener, shutdown)
-            .await
-            .unwrap()
-    });
-    (Server { trigger, task }, url)
-}
-
-/// Polls `probe` until it returns `Some`, for at most 15 s.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: Option<Value>) -> u16 {
-    let request = client.post(url);
-    let request = match body {
-        Some(b) => request.json(&b),
-        None => request,
-    };
-    request.send().await.unwrap().status().as_u16()
-}
-
-async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
-}
 
 async fn kiosk_step(client: &reqwest::Client, kiosk: &str, step: &str) -> Value {
     eventually(&format!("kiosk step {step}"), || async {
@@ -178,14 +81,7 @@ fn station_tip(dir: &Path, code: &str) -> u64 {
 async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outage() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
-    for code in [KIOSK, MAILROOM] {
-        std::fs::create_dir_all(dir.join(code)).unwrap();
-        StationKey::generate_to_file(&dir.join(code).join("station.key")).unwrap();
-    }
-    let registry_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap()
-    };
+    let registry_addr = prepare(dir);
     let registry_server = start_registry(dir, registry_addr).await;
     let registry = format!("http://{registry_addr}");
     let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;

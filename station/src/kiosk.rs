@@ -486,10 +486,12 @@ impl Kiosk {
                     label: LabelKind::Envelope,
                     intake,
                     image: label::render_envelope_label(&envelope, label::LabelSize::PAPER_58MM),
+                    qr_text: None,
                 },
                 PrintJob {
                     label: LabelKind::Receipt,
                     intake,
+                    qr_text: Some(receipt.payload.clone()),
                     image: label::render_receipt(&receipt, label::LabelSize::PAPER_58MM),
                 },
             ]

@@ -5,18 +5,7 @@ use crate::config::StationConfig;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// Shared look: large targets, high contrast.
@@ -31,11 +20,12 @@ header .en { color: #cdd; }
 button { font-size: 1.4em; padding: 18px 28px; margin: 8px; border-radius: 10px; border: 2px solid #1d3557;
          background: #fff; cursor: pointer; min-width: 220px; }
 button.primary { background: #1d3557; color: #fff; }
+button.primary .en { color: #dde; }
 .categories { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 8px; }
 .alert { background: #fde2e1; border: 2px solid #b3261e; padding: 16px; border-radius: 8px; margin: 12px 0; }
 .ok { background: #e3f4e1; border: 2px solid #2e7d32; padding: 16px; border-radius: 8px; margin: 12px 0; }
 table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #ccc; padding: 6px; text-align: left; }
-.labels img { border: 1px solid #999; margin: 6px; max-width: 300px; image-rendering: pixelated; background: #fff; }
+.labels img { border: 1px solid #999; margin: 6px; width: 384px; image-rendering: pixelated; background: #fff; }
 input[type=text] { font-size: 1.4em; padding: 10px; width: 60%; }
 "#;
 
@@ -158,15 +148,19 @@ pub fn sim(config: &StationConfig) -> String {
 <button onclick="post('/sim/slot')">Koperta w otworze<span class="en">Envelope through the slot</span></button>
 <button onclick="post('/sim/door', { open: true })">Otwórz drzwi<span class="en">Open the door</span></button>
 <button onclick="post('/sim/door', { open: false })">Zamknij drzwi<span class="en">Close the door</span></button></p>
-<p>Drukarka <span class="en">Printer</span>:
+<p>Drukarka <span class="en">Printer</span>
 <button onclick="post('/sim/printer', { fault: 'none' })">OK</button>
 <button onclick="post('/sim/printer', { fault: 'paper_out' })">Brak papieru<span class="en">Paper out</span></button>
 <button onclick="post('/sim/printer', { fault: 'cover_open' })">Otwarta pokrywa<span class="en">Cover open</span></button>
 <button onclick="post('/sim/printer', { fault: 'offline' })">Wyłączona<span class="en">Offline</span></button></p>
-<p>Czytnik <span class="en">Scanner</span>:
+<p>Czytnik <span class="en">Scanner</span>
 <button onclick="post('/sim/scanner', { connected: false })">Odłącz<span class="en">Unplug</span></button>
 <button onclick="post('/sim/scanner', { connected: true })">Podłącz<span class="en">Plug in</span></button></p>
 <h2>Wydrukowane <span class="en">Printed</span></h2><div class="labels" id="labels"></div>"#;
+    let body = format!(
+        r#"<div id="sim" data-status-url="{}">{body}</div>"#,
+        escape(&config.status_url)
+    );
     let script = r#"
 async function refresh() {
   const labels = await (await fetch('/sim/labels')).json();
@@ -179,7 +173,7 @@ refresh(); setInterval(refresh, 1000);
         "Symulacja urządzeń",
         "Device simulation",
         config,
-        body,
+        &body,
         script,
     )
 }

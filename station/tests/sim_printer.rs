@@ -22,6 +22,7 @@ fn job(n: u64, label: LabelKind) -> PrintJob {
         label,
         intake: intake(n),
         image,
+        qr_text: (label == LabelKind::Receipt).then(|| format!("URNA1:{}", intake(n))),
     }
 }
 
@@ -29,6 +30,7 @@ fn files(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".png"))
         .collect();
     names.sort();
     names
@@ -116,12 +118,23 @@ fn restart_keeps_numbering_and_list() {
 
     let printer = SimPrinter::new(dir.path().to_path_buf()).unwrap();
     let again = printer.printed();
-    let key = |p: &PrintedLabel| (p.number, p.label, p.intake, p.file.clone());
+    let key = |p: &PrintedLabel| {
+        (
+            p.number,
+            p.label,
+            p.intake,
+            p.file.clone(),
+            p.qr_text.clone(),
+        )
+    };
     assert_eq!(
         again.iter().map(key).collect::<Vec<_>>(),
         first.iter().map(key).collect::<Vec<_>>()
     );
     assert!(printer.png_path(&first[0].file).is_some());
+    // The receipt's QR text came back from its file; labels without a QR have none.
+    assert_eq!(again[1].qr_text, Some(format!("URNA1:{}", intake(5))));
+    assert_eq!(again[0].qr_text, None);
     printer.print(&job(7, LabelKind::Receipt)).unwrap();
     let newest = &printer.printed()[0];
     assert_eq!((newest.number, newest.intake), (4, intake(7)));

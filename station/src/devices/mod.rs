@@ -77,6 +77,9 @@ pub struct PrintJob {
     pub intake: IntakeId,
     /// The raster, black = 0, white = 255.
     pub image: GrayImage,
+    /// What the printed QR code says, if there is one: a simulated printer shows it, so the
+    /// demo's visitor can check the receipt without a phone.
+    pub qr_text: Option<String>,
 }
 
 /// A label or receipt printer.

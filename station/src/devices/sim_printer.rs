@@ -30,6 +30,14 @@ pub struct PrintedLabel {
     /// When it was printed (for files from an earlier run: the file's modification time),
     /// unix milliseconds.
     pub printed_ms: i64,
+    /// What its QR code says, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_text: Option<String>,
+}
+
+/// The file beside a PNG that keeps its QR code's text across restarts.
+fn qr_text_file(png: &str) -> String {
+    format!("{png}.qr.txt")
 }
 
 #[derive(Debug)]
@@ -95,12 +103,14 @@ impl SimPrinter {
                 .and_then(|m| m.modified())
                 .map(unix_ms)
                 .unwrap_or(0);
+            let qr_text = fs::read_to_string(dir.join(qr_text_file(&name))).ok();
             printed.push(PrintedLabel {
                 number,
                 label,
                 intake,
                 file: name,
                 printed_ms,
+                qr_text,
             });
         }
         printed.sort_by_key(|p| p.number);
@@ -167,12 +177,18 @@ impl Printer for SimPrinter {
             let _ = fs::remove_file(&path);
             return Err(PrinterStatus::Offline);
         }
+        if let Some(text) = &job.qr_text
+            && let Err(e) = fs::write(self.dir.join(qr_text_file(&file)), text)
+        {
+            tracing::warn!(error = %e, "simulated printer could not keep the QR text");
+        }
         state.printed.push(PrintedLabel {
             number,
             label: job.label,
             intake: job.intake,
             file,
             printed_ms: unix_ms(SystemTime::now()),
+            qr_text: job.qr_text.clone(),
         });
         Ok(())
     }

@@ -1,0 +1,119 @@
+//! Shared helpers for the end-to-end tests: real servers on loopback, polling, HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use registry::{Registry, RegistryConfig};
+use serde_json::Value;
+use station::StationKey;
+use station::config::Role;
+use station::shutdown::{ShutdownTrigger, shutdown_pair};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub const KIOSK: &str = "GWU2";
+pub const MAILROOM: &str = "GWK2";
+
+pub struct Server {
+    trigger: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap();
+    }
+}
+
+pub async fn start_registry(dir: &Path, addr: SocketAddr) -> Server {
+    let registry = Registry::open(&dir.join("register.db"), RegistryConfig::demo()).unwrap();
+    for (code, name) in [(KIOSK, "Urna"), (MAILROOM, "Kancelaria")] {
+        let key = StationKey::load(&dir.join(code).join("station.key")).unwrap();
+        registry
+            .enrol(code.parse().unwrap(), name, key.public())
+            .await
+            .unwrap();
+    }
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (trigger, shutdown) = shutdown_pair();
+    let task = tokio::spawn(async move {
+        registry::serve(listener, registry, shutdown.wait())
+            .await
+            .unwrap()
+    });
+    Server { trigger, task }
+}
+
+pub async fn start_station(
+    dir: &Path,
+    code: &str,
+    role: Role,
+    registry: SocketAddr,
+) -> (Server, String) {
+    let station_dir = dir.join(code);
+    let mut config = urna::demo::station_config(
+        code.parse().unwrap(),
+        code,
+        role,
+        &station_dir,
+        registry.port(),
+        &RegistryConfig::demo(),
+    );
+    config.hold_secs = 2;
+    config.drop_timeout_secs = 30;
+    let key = StationKey::load(&config.key_file).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (trigger, shutdown) = shutdown_pair();
+    let task = tokio::spawn(async move {
+        station::runtime::run(config, key, listener, shutdown)
+            .await
+            .unwrap()
+    });
+    (Server { trigger, task }, url)
+}
+
+/// Polls `probe` until it returns `Some`, for at most 15 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: Option<Value>) -> u16 {
+    let request = client.post(url);
+    let request = match body {
+        Some(b) => request.json(&b),
+        None => request,
+    };
+    request.send().await.unwrap().status().as_u16()
+}
+
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A data directory with a key for each demo station, and a free loopback address for a registry.
+pub fn prepare(dir: &Path) -> SocketAddr {
+    for code in [KIOSK, MAILROOM] {
+        std::fs::create_dir_all(dir.join(code)).unwrap();
+        StationKey::generate_to_file(&dir.join(code).join("station.key")).unwrap();
+    }
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap()
+}
