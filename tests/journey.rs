@@ -105,6 +105,13 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     let intake = state["intake"].as_str().unwrap().to_owned();
     assert!(intake.starts_with("GWU2-"), "{intake}");
     assert_eq!(state["reference"], "GKM.6220.12.2020");
+    let lamp =
+        || async { get_json(&client, &format!("{kiosk}/sim/devices")).await["lamp"].clone() };
+    assert_eq!(
+        lamp().await,
+        true,
+        "the lamp over the slot is lit while waiting for the envelope"
+    );
 
     // The printed receipt's QR is genuine at the registry; one character changed is not.
     let payload = newest_receipt_qr(&client, &kiosk, &intake).await;
@@ -125,6 +132,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     // The envelope falls through the slot.
     assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
     kiosk_step(&client, &kiosk, "done").await;
+    assert_eq!(lamp().await, false);
 
     // The mailroom collects it into a hold, refuses an early release, then releases and forwards.
     let scan = || json!({ "code": intake });

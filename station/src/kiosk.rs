@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::clock;
 use crate::config::{Category, StationConfig};
-use crate::devices::{Input, PrintJob, Printer, PrinterStatus};
+use crate::devices::{Input, Lamp, PrintJob, Printer, PrinterStatus};
 use crate::label;
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
@@ -120,6 +120,7 @@ pub async fn run(
     config: Arc<StationConfig>,
     log: SharedLog,
     printer: Arc<dyn Printer>,
+    lamp: Arc<dyn Lamp>,
     mut commands: mpsc::Receiver<Command>,
     view: watch::Sender<KioskView>,
     shutdown: Shutdown,
@@ -128,6 +129,7 @@ pub async fn run(
         config,
         log,
         printer,
+        lamp,
         view,
         state: State::Idle,
         printer_status: PrinterStatus::Ready,
@@ -153,6 +155,8 @@ struct Kiosk {
     config: Arc<StationConfig>,
     log: SharedLog,
     printer: Arc<dyn Printer>,
+    /// Lit over the slot while the kiosk waits for an envelope.
+    lamp: Arc<dyn Lamp>,
     view: watch::Sender<KioskView>,
     state: State,
     printer_status: PrinterStatus,
@@ -170,6 +174,7 @@ impl Kiosk {
     }
 
     fn publish(&self, mut next: KioskView) {
+        self.lamp.set(next.step == Step::Drop);
         next.printer = self.printer_status;
         next.scanner_connected = self.scanner_connected;
         self.view.send_modify(|v| {

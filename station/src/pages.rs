@@ -156,6 +156,7 @@ pub fn sim(config: &StationConfig) -> String {
 <p>Czytnik <span class="en">Scanner</span>
 <button onclick="post('/sim/scanner', { connected: false })">Odłącz<span class="en">Unplug</span></button>
 <button onclick="post('/sim/scanner', { connected: true })">Podłącz<span class="en">Plug in</span></button></p>
+<p id="outputs"></p>
 <h2>Wydrukowane <span class="en">Printed</span></h2><div class="labels" id="labels"></div>"#;
     let body = format!(
         r#"<div id="sim" data-status-url="{}">{body}</div>"#,
@@ -163,6 +164,9 @@ pub fn sim(config: &StationConfig) -> String {
     );
     let script = r#"
 async function refresh() {
+  const outputs = await (await fetch('/sim/devices')).json();
+  document.getElementById('outputs').innerHTML = 'Lampka nad otworem: <strong>' + (outputs.lamp ? 'świeci' : 'zgaszona') +
+    '</strong><span class="en">Lamp over the slot: ' + (outputs.lamp ? 'on' : 'off') + ' · printer: ' + esc(outputs.printer) + '</span>';
   const labels = await (await fetch('/sim/labels')).json();
   document.getElementById('labels').innerHTML = labels.map(l =>
     '<figure style="display:inline-block"><img src="' + esc(l.png) + '" alt="' + esc(l.label + ' ' + l.intake) + '"><figcaption>' + esc(l.intake) + ' · ' + esc(l.label) + '</figcaption></figure>').join('');

@@ -8,8 +8,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Role, StationConfig};
 use crate::custody_log::CustodyLog;
-use crate::devices::Printer;
+use crate::devices::sim_lamp::SimLamp;
 use crate::devices::sim_printer::SimPrinter;
+use crate::devices::{Lamp, Printer};
 use crate::error::{Error, Result, io};
 use crate::keys::StationKey;
 use crate::kiosk::{self, KioskView};
@@ -53,6 +54,7 @@ pub async fn run(
     let log = SharedLog::new(log);
     let labels = config.data_dir.join(LABELS_DIR);
     let sim_printer = Arc::new(SimPrinter::new(labels.clone()).map_err(io(&labels))?);
+    let sim_lamp = Arc::new(SimLamp::default());
 
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (sync_tx, sync_rx) = watch::channel(SyncStatus::default());
@@ -68,10 +70,12 @@ pub async fn run(
         Role::Urn => {
             let (tx, rx) = watch::channel(KioskView::initial());
             let printer: Arc<dyn Printer> = sim_printer.clone();
+            let lamp: Arc<dyn Lamp> = sim_lamp.clone();
             tasks.spawn(kiosk::run(
                 config.clone(),
                 log.clone(),
                 printer,
+                lamp,
                 commands_rx,
                 tx,
                 shutdown.clone(),
@@ -97,6 +101,7 @@ pub async fn run(
         mailroom: mailroom_view,
         sync: sync_rx,
         sim_printer: Some(sim_printer),
+        sim_lamp: Some(sim_lamp),
     };
     let served = axum::serve(listener, web::app(state))
         .with_graceful_shutdown(shutdown.clone().wait())

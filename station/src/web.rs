@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::WatchStream;
 
 use crate::config::{Role, StationConfig};
+use crate::devices::sim_lamp::SimLamp;
 use crate::devices::sim_printer::SimPrinter;
-use crate::devices::{Input, PrinterStatus};
+use crate::devices::{Input, Printer, PrinterStatus};
 use crate::kiosk::KioskView;
 use crate::mailroom::MailroomView;
 use crate::sync::SyncStatus;
@@ -40,6 +41,8 @@ pub struct WebState {
     pub sync: watch::Receiver<SyncStatus>,
     /// The simulated printer, in simulation only.
     pub sim_printer: Option<Arc<SimPrinter>>,
+    /// The simulated lamp, in simulation only.
+    pub sim_lamp: Option<Arc<SimLamp>>,
 }
 
 /// The station's routes.
@@ -72,6 +75,7 @@ pub fn app(state: WebState) -> Router {
             .route("/sim/slot", post(sim_slot))
             .route("/sim/scanner", post(sim_scanner))
             .route("/sim/printer", post(sim_printer))
+            .route("/sim/devices", get(sim_devices))
             .route("/sim/labels", get(sim_labels))
             .route("/sim/labels/{file}", get(sim_label_png));
     }
@@ -252,6 +256,15 @@ async fn sim_printer(State(state): State<WebState>, Json(body): Json<SimPrinterF
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// What the simulated outputs show now: the printer's state and the lamp.
+async fn sim_devices(State(state): State<WebState>) -> Response {
+    Json(serde_json::json!({
+        "printer": state.sim_printer.as_ref().map(|p| p.status()),
+        "lamp": state.sim_lamp.as_ref().map(|l| l.is_on()),
+    }))
+    .into_response()
 }
 
 async fn sim_labels(State(state): State<WebState>) -> Response {

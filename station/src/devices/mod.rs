@@ -6,6 +6,7 @@
 //! backend is a task that turns what its device does into [`Input`]s on one channel, which the
 //! workflow reads. Output devices (printer, lamp) are traits the workflow calls.
 
+pub mod sim_lamp;
 pub mod sim_printer;
 
 use image::GrayImage;
