@@ -18,6 +18,17 @@ use crate::http::{AppState, CLERK_PAGE_ROWS, DepartmentQuery, parse_intake};
 use crate::projection::channel_name;
 use crate::store::{Alarm, IntakeRecord};
 
+/// The verdict in Polish, for the resident; the English reason stays beside it.
+fn reason_pl(v: &records::api::ReceiptVerdict) -> &'static str {
+    match (v.genuine, v.status) {
+        (true, Some(_)) => "potwierdzenie podpisane przez urnę i zgodne z rejestrem",
+        (true, None) => {
+            "podpis prawdziwy, ale przesyłki nie ma jeszcze w rejestrze (urna przesyła dane w ciągu kilku minut)"
+        }
+        (false, _) => "potwierdzenie nieprawdziwe, zmienione albo nieczytelne",
+    }
+}
+
 /// Makes text safe inside HTML elements and quoted attributes.
 pub fn escape(text: &str) -> String {
     html_escape::encode_quoted_attribute(text).into_owned()
@@ -314,7 +325,8 @@ pub fn status_page(
         };
         let _ = write!(
             result,
-            "<section class=\"{class}\" id=\"verdict\"><h2>{head}</h2><p>Powód / Reason: {}</p>",
+            "<section class=\"{class}\" id=\"verdict\"><h2>{head}</h2><p>Powód: {} / Reason: {}</p>",
+            reason_pl(v),
             escape(&v.reason)
         );
         if let Some(id) = v.intake {
