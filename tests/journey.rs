@@ -278,3 +278,80 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     mailroom_server.stop().await;
     registry_server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_restored_from_an_old_copy_is_raised_as_a_fork_not_silently_resumed() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let registry_addr = prepare(dir);
+    let registry_server = start_registry(dir, registry_addr).await;
+    let registry = format!("http://{registry_addr}");
+    let client = reqwest::Client::new();
+    let station_dir = dir.join(KIOSK);
+    let old_copy = dir.join("old-copy");
+
+    // One deposit, then the whole data directory is imaged (log and checkpoint together) ...
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
+    kiosk_step(&client, &kiosk, "idle").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    kiosk_step(&client, &kiosk, "drop").await;
+    kiosk_server.stop().await;
+    std::fs::create_dir_all(&old_copy).unwrap();
+    for file in ["custody.db", "custody.db.checkpoint"] {
+        std::fs::copy(station_dir.join(file), old_copy.join(file)).unwrap();
+    }
+    // ... more happens and reaches the registry ...
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
+    kiosk_step(&client, &kiosk, "idle").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    kiosk_step(&client, &kiosk, "drop").await;
+    let tip = station_tip(dir, KIOSK);
+    eventually("the second deposit at the registry", || async {
+        let status = get_json(&client, &format!("{kiosk}/api/status")).await;
+        (status["sync"]["acknowledged"] == tip).then_some(())
+    })
+    .await;
+    kiosk_server.stop().await;
+
+    // ... and then the old image is put back.
+    for file in ["custody.db", "custody.db.checkpoint"] {
+        std::fs::copy(old_copy.join(file), station_dir.join(file)).unwrap();
+    }
+    let _ = std::fs::remove_file(station_dir.join("custody.db-wal"));
+    let _ = std::fs::remove_file(station_dir.join("custody.db-shm"));
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
+    let status = eventually("the station to notice the registry is ahead", || async {
+        let status = get_json(&client, &format!("{kiosk}/api/status")).await;
+        status["sync"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("lost events") || e.contains("FORK"))
+            .then_some(status)
+    })
+    .await;
+    assert!(
+        status["sync"]["acknowledged"].as_u64().unwrap() < tip,
+        "{status}"
+    );
+    // The station's next event differs from the registry's at the same seq: a fork alarm.
+    let page = eventually("the fork alarm on the clerk page", || async {
+        let page = client
+            .get(format!("{registry}/"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        page.to_lowercase().contains("fork").then_some(page)
+    })
+    .await;
+    assert!(page.contains(KIOSK), "{page}");
+    kiosk_server.stop().await;
+    registry_server.stop().await;
+}

@@ -228,8 +228,9 @@ pub enum KeyError {
     /// 32 bytes that are not a point on the curve.
     #[error("not an Ed25519 public key")]
     NotAKey,
-    /// A small-order key, which would accept signatures on anything.
-    #[error("weak (small-order) Ed25519 public key refused")]
+    /// A small-order key (which would accept signatures on anything) or one with a torsion
+    /// component, which honest key generation never makes.
+    #[error("weak Ed25519 public key refused (small order or torsion component)")]
     Weak,
 }
 
@@ -241,7 +242,9 @@ impl KeyRing {
 
     /// Adds a key, refusing weak ones. Returns its id.
     pub fn add(&mut self, key: VerifyingKey) -> Result<KeyId, KeyError> {
-        if key.is_weak() {
+        // A key with a torsion component is never made by honest key generation; refusing it
+        // closes the one gap where batch and strict verification could disagree on it.
+        if key.is_weak() || !key.to_edwards().is_torsion_free() {
             return Err(KeyError::Weak);
         }
         let id = KeyId::of(&key);

@@ -273,6 +273,18 @@ impl Inner {
         ) else {
             return Ok(());
         };
+        // A station resends a contiguous run; anything wider is refused before it is read, so
+        // an unauthenticated request cannot make the registry load a station's whole history.
+        if hi - lo >= resent.len() as u64 {
+            return Err(Error::Chain {
+                seq: hi,
+                problem: Problem::OutOfOrder {
+                    found: hi,
+                    tip: start.seq,
+                },
+                acknowledged: start.seq,
+            });
+        }
         let stored: BTreeMap<u64, SignedEvent> = self
             .store
             .events_between(station.code, lo, hi)?

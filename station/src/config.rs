@@ -181,6 +181,14 @@ impl StationConfig {
         self.categories.iter().find(|c| c.id == id)
     }
 
+    /// The longest hold of any category: used when an envelope's category is not known.
+    pub fn longest_hold(&self) -> u32 {
+        self.categories
+            .iter()
+            .filter_map(|c| c.hold_secs)
+            .fold(self.hold_secs, u32::max)
+    }
+
     /// The hold for a category.
     pub fn hold_for(&self, category: &str) -> u32 {
         self.category(category)

@@ -2,8 +2,9 @@
 //! collected into a sanitising hold, released when the hold is over (never before), forwarded to
 //! its category's department. Each step is a custody event, committed before it is shown.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use records::api::IntakeView;
 use records::{IntakeId, Payload, ReceiptPayload, Text, Timestamp};
@@ -72,6 +73,7 @@ pub async fn run(
         log,
         client,
         view,
+        started_here: Mutex::new(HashMap::new()),
     };
     mailroom.refresh_holds().await;
     loop {
@@ -99,6 +101,9 @@ struct Mailroom {
     log: SharedLog,
     client: Option<reqwest::Client>,
     view: watch::Sender<MailroomView>,
+    /// Holds started by this process, on the monotonic clock: a wall-clock step forward (NTP
+    /// correcting a Pi that booted with an old time) cannot end them early.
+    started_here: Mutex<HashMap<IntakeId, (Instant, u32)>>,
 }
 
 /// Where an intake stands in this station's own log.
@@ -197,11 +202,13 @@ impl Mailroom {
         let now = clock::now();
         match stage {
             Stage::NotCollected => {
+                // Without the category (registry unreachable, deposit not synced yet) the
+                // longest hold any category has is used: a hold may be too long, never too short.
                 let category = self.lookup(intake).await.map(|v| v.category);
                 let hold_secs = category
                     .as_deref()
                     .map(|c| self.config.hold_for(c))
-                    .unwrap_or(self.config.hold_secs);
+                    .unwrap_or_else(|| self.config.longest_hold());
                 let result = self
                     .log
                     .append_all(vec![
@@ -211,6 +218,8 @@ impl Mailroom {
                     .await;
                 match result {
                     Ok(_) => {
+                        self.started_here()
+                            .insert(intake, (Instant::now(), hold_secs));
                         let until = clock::local_text(Timestamp {
                             unix_ms: now.unix_ms + i64::from(hold_secs) * 1000,
                             trusted: now.trusted,
@@ -230,6 +239,26 @@ impl Mailroom {
                     Some(intake),
                     format!("Kwarantanna trwa do {until}. Nie wydawaj wcześniej."),
                     format!("The hold lasts until {until}. Do not release it earlier."),
+                )
+            }
+            Stage::Held { until } if !(until.trusted && now.trusted) => failure(
+                Some(intake),
+                format!(
+                    "Zegar stanowiska był niepewny — nie wiadomo, czy kwarantanna (do {}) minęła. Wezwij przełożonego.",
+                    clock::local_text(until)
+                ),
+                "The station's clock was not trusted, so the end of the hold is uncertain. Call a supervisor.",
+            ),
+            Stage::Held { until } if self.held_here_too_briefly(intake) => {
+                let until = clock::local_text(until);
+                failure(
+                    Some(intake),
+                    format!(
+                        "Kwarantanna jeszcze trwa (zegar stanowiska przestawił się; planowo do {until})."
+                    ),
+                    format!(
+                        "The hold is not over yet (the station's clock was changed; it was due to end at {until})."
+                    ),
                 )
             }
             Stage::Held { .. } => {
@@ -281,6 +310,22 @@ impl Mailroom {
                 format!("Already forwarded to: {department}."),
             ),
         }
+    }
+
+    fn started_here(&self) -> std::sync::MutexGuard<'_, HashMap<IntakeId, (Instant, u32)>> {
+        // Only this task uses the map; a poisoned lock still holds whole entries.
+        self.started_here
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether this process started the hold and its own monotonic clock says it is not over.
+    fn held_here_too_briefly(&self, intake: IntakeId) -> bool {
+        self.started_here()
+            .get(&intake)
+            .is_some_and(|(started, secs)| {
+                started.elapsed() < Duration::from_secs(u64::from(*secs))
+            })
     }
 
     fn storage_failure(&self, intake: IntakeId, e: crate::Error) -> ScanResult {

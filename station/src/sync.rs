@@ -60,39 +60,44 @@ pub async fn run(
     // Where the registry's copy ends, once known. Unknown after start: ask first.
     let mut cursor: Option<u64> = None;
     let mut delay = FIRST_RETRY;
+    let mut ahead_reported = false;
     loop {
         if shutdown.is_triggered() {
             return;
         }
-        let outcome = match cursor {
-            None => match ask_acknowledged(&client, &ack_url).await {
-                Ok(ack) => {
-                    cursor = Some(ack);
-                    record(&log, &status, ack).await;
-                    Outcome::Sent { more: true }
+        // A request still in flight when shutdown comes is abandoned: the registry either
+        // committed it (and says so next time) or did not.
+        let attempt = async {
+            match cursor {
+                None => ask_acknowledged(&client, &ack_url)
+                    .await
+                    .map(|ack| (ack, None)),
+                Some(after) => push(&client, &events_url, &log, after)
+                    .await
+                    .map(|(ack, sent)| (ack, Some((after, sent)))),
+            }
+        };
+        let result = tokio::select! {
+            result = attempt => result,
+            _ = shutdown.clone().wait() => return,
+        };
+        let outcome = match result {
+            Err(e) => Outcome::Retry(e),
+            Ok((ack, pushed)) => {
+                let usable = record(&log, &status, ack, &mut ahead_reported).await;
+                cursor = Some(usable);
+                match pushed {
+                    None => Outcome::Sent { more: true },
+                    Some((_, 0)) => Outcome::Idle,
+                    Some((after, sent)) => Outcome::Sent {
+                        more: sent == MAX_PUSH_EVENTS || usable < after.saturating_add(sent as u64),
+                    },
                 }
-                Err(e) => Outcome::Retry(e),
-            },
-            Some(after) => push(&client, &events_url, &log, after).await.map_or_else(
-                Outcome::Retry,
-                |(ack, sent)| {
-                    cursor = Some(ack);
-                    if sent == 0 {
-                        Outcome::Idle
-                    } else {
-                        Outcome::Sent {
-                            more: sent == MAX_PUSH_EVENTS || ack < after + sent as u64,
-                        }
-                    }
-                },
-            ),
+            }
         };
         match outcome {
             Outcome::Sent { more } => {
                 delay = FIRST_RETRY;
-                if let Some(ack) = cursor {
-                    record(&log, &status, ack).await;
-                }
                 if more {
                     continue;
                 }
@@ -132,18 +137,56 @@ fn jittered(delay: Duration) -> Duration {
     delay / 2 + delay / 2 * (r as u32) / 1000
 }
 
-async fn record(log: &SharedLog, status: &watch::Sender<SyncStatus>, ack: u64) {
+/// Records the registry's acknowledgement; returns where the next push starts.
+///
+/// An acknowledgement beyond this log's end means the log lost events the registry holds (an
+/// old copy put back): that is raised as a fault, and pushing goes on from this log's own end,
+/// so the next events reach the registry, which sees they differ and raises a fork alarm.
+async fn record(
+    log: &SharedLog,
+    status: &watch::Sender<SyncStatus>,
+    ack: u64,
+    ahead_reported: &mut bool,
+) -> u64 {
+    let tip = match log.with(|log| Ok(log.tip().seq)).await {
+        Ok(tip) => tip,
+        Err(e) => {
+            tracing::error!("sync: reading the log: {e}");
+            return 0;
+        }
+    };
+    if ack > tip {
+        let problem = format!(
+            "the registry holds seq {ack} but this log ends at seq {tip}: the log lost events (was an old copy restored?)"
+        );
+        tracing::error!("sync: {problem}");
+        if !*ahead_reported {
+            *ahead_reported = true;
+            let fault = records::Payload::FaultRaised {
+                device: records::Device::Storage,
+                fault: records::Text::sanitized("log_behind_registry"),
+            };
+            if let Err(e) = log.append(crate::clock::now(), fault).await {
+                tracing::error!("sync: fault not recorded: {e}");
+            }
+        }
+        status.send_modify(|s| {
+            s.connected = true;
+            s.last_error = Some(problem);
+        });
+        return tip;
+    }
     if let Err(e) = log.set_acknowledged(ack).await {
-        // Beyond our own end: the registry has events this log lost (an old copy put back?).
         tracing::error!("sync: {e}");
         status.send_modify(|s| s.last_error = Some(e.to_string()));
-        return;
+        return ack;
     }
     status.send_modify(|s| {
         s.acknowledged = ack;
         s.connected = true;
         s.last_error = None;
     });
+    ack
 }
 
 async fn ask_acknowledged(client: &reqwest::Client, url: &str) -> Result<u64, String> {
