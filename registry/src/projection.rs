@@ -19,10 +19,18 @@ pub fn project(
     // silently rewrite what the resident's receipt already proves.
     // Only the station named in the id may deposit it: another station's deposit under that id
     // would claim an envelope it never took in.
-    let deposit = timeline.iter().find_map(|e| match &e.payload {
-        Payload::Deposit(intake) if intake.id == id && e.station == id.station() => Some(intake),
-        _ => None,
-    })?;
+    // "First" by the depositing station's seq, not by timeline (clock) order: a clock stepped
+    // back must not let a later deposit take the place of the one the receipt proves.
+    let deposit = timeline
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Deposit(intake) if intake.id == id && e.station == id.station() => {
+                Some((e.seq, intake))
+            }
+            _ => None,
+        })
+        .min_by_key(|(seq, _)| *seq)
+        .map(|(_, intake)| intake)?;
     let mut record = IntakeRecord {
         id,
         received_at: deposit.received_at,

@@ -46,20 +46,51 @@ fn a_good_config_loads_and_answers_holds() {
 #[test]
 fn config_errors_name_their_key() {
     let cases = [
-        (GOOD.replace("hold_secs = 86400", "hold_secs = 0"), "hold_secs"),
-        (GOOD.replace(r#"default_category = "inne""#, r#"default_category = "nope""#), "default_category"),
-        (GOOD.replace("drop_timeout_secs = 30", "drop_timeout_secs = 9999"), "drop_timeout_secs"),
-        (GOOD.replace(r#"id = "podatki""#, r#"id = "Podatki!""#), "categories[0].id"),
-        (GOOD.replace(r#"id = "podatki""#, r#"id = "inne""#), "categories[1].id"),
-        (GOOD.replace("hold_secs = 259200", "hold_secs = 99999999"), "categories[0].hold_secs"),
-        (GOOD.replace("http://registry.local:8080", "ftp://x"), "registry_url"),
-        (GOOD.replace(r#"station = "GWU2""#, r#"station = "GL0W""#), "(file)"),
+        (
+            GOOD.replace("hold_secs = 86400", "hold_secs = 0"),
+            "hold_secs",
+        ),
+        (
+            GOOD.replace(
+                r#"default_category = "inne""#,
+                r#"default_category = "nope""#,
+            ),
+            "default_category",
+        ),
+        (
+            GOOD.replace("drop_timeout_secs = 30", "drop_timeout_secs = 9999"),
+            "drop_timeout_secs",
+        ),
+        (
+            GOOD.replace(r#"id = "podatki""#, r#"id = "Podatki!""#),
+            "categories[0].id",
+        ),
+        (
+            GOOD.replace(r#"id = "podatki""#, r#"id = "inne""#),
+            "categories[1].id",
+        ),
+        (
+            GOOD.replace("hold_secs = 259200", "hold_secs = 99999999"),
+            "categories[0].hold_secs",
+        ),
+        (
+            GOOD.replace("http://registry.local:8080", "ftp://x"),
+            "registry_url",
+        ),
+        (
+            GOOD.replace(r#"station = "GWU2""#, r#"station = "GL0W""#),
+            "(file)",
+        ),
         (format!("{GOOD}\nsurprise = 1\n"), "(file)"),
     ];
     for (text, key) in cases {
         let err = StationConfig::from_toml(&text).unwrap_err();
         assert_eq!(err.key, key, "{err}");
-        assert!(err.to_string().starts_with(&format!("station config: {key}:")), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("station config: {key}:")),
+            "{err}"
+        );
     }
     let unknown = StationConfig::from_toml(&format!("{GOOD}\nsurprise = 1\n")).unwrap_err();
     assert!(unknown.problem.contains("surprise"), "{unknown}");
@@ -67,7 +98,10 @@ fn config_errors_name_their_key() {
 
 #[test]
 fn scanner_lines_are_trimmed_and_bounded() {
-    assert_eq!(clean_scan("GKM.6220.12.2020\r\n").as_deref(), Some("GKM.6220.12.2020"));
+    assert_eq!(
+        clean_scan("GKM.6220.12.2020\r\n").as_deref(),
+        Some("GKM.6220.12.2020")
+    );
     assert_eq!(clean_scan("  \r\n"), None);
     assert_eq!(clean_scan("a\u{1b}[31mred"), None);
     assert_eq!(clean_scan(&"x".repeat(MAX_SCAN_CHARS + 1)), None);
@@ -79,7 +113,11 @@ fn the_mailroom_reads_an_intake_from_a_label_or_a_receipt() {
     let id: records::IntakeId = records::IntakeId::new("GWU2".parse().unwrap(), 41).unwrap();
     assert_eq!(intake_from_scan(&format!("{id}\r\n")), Some(id));
     assert_eq!(intake_from_scan(&id.to_string().to_lowercase()), Some(id));
-    let receipt = records::ReceiptPayload::sign(id, 1_795_000_000, &records::SigningKey::from_bytes(&[7; 32]));
+    let receipt = records::ReceiptPayload::sign(
+        id,
+        1_795_000_000,
+        &records::SigningKey::from_bytes(&[7; 32]),
+    );
     assert_eq!(intake_from_scan(&receipt.to_string()), Some(id));
     assert_eq!(intake_from_scan("GKM.6220.12.2020"), None);
 }

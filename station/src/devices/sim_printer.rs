@@ -52,6 +52,8 @@ struct State {
 pub struct SimPrinter {
     dir: PathBuf,
     state: Mutex<State>,
+    /// Held for a whole job, so jobs are numbered and written one at a time.
+    printing: Mutex<()>,
 }
 
 fn kind_name(kind: LabelKind) -> &'static str {
@@ -120,6 +122,7 @@ impl SimPrinter {
                 status: PrinterStatus::Ready,
                 printed,
             }),
+            printing: Mutex::new(()),
         })
     }
 
@@ -161,12 +164,16 @@ impl Printer for SimPrinter {
     }
 
     fn print(&self, job: &PrintJob) -> Result<(), PrinterStatus> {
-        // Held across the write so that numbers and files are given out one at a time.
-        let mut state = self.state();
-        if state.status != PrinterStatus::Ready {
-            return Err(state.status);
-        }
-        let number = state.printed.last().map_or(1, |p| p.number + 1);
+        // Jobs go one at a time (numbers and files in order), but the state lock is not held
+        // while files are written: the control page reads it from async handlers.
+        let _one_job_at_a_time = self.printing.lock().unwrap_or_else(|e| e.into_inner());
+        let number = {
+            let state = self.state();
+            if state.status != PrinterStatus::Ready {
+                return Err(state.status);
+            }
+            state.printed.last().map_or(1, |p| p.number + 1)
+        };
         let file = format!("{number:06}-{}-{}.png", job.intake, kind_name(job.label));
         let path = self.dir.join(&file);
         if let Err(e) = job.image.save_with_format(&path, ImageFormat::Png) {
@@ -182,7 +189,7 @@ impl Printer for SimPrinter {
         {
             tracing::warn!(error = %e, "simulated printer could not keep the QR text");
         }
-        state.printed.push(PrintedLabel {
+        self.state().printed.push(PrintedLabel {
             number,
             label: job.label,
             intake: job.intake,
