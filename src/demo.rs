@@ -58,6 +58,7 @@ pub fn station_config(
         default_category: "inne".to_owned(),
         hold_secs: DEMO_HOLD_SECS,
         drop_timeout_secs: 30,
+        badge_prefix: "URNA-STAFF:".to_owned(),
         simulation: true,
     }
 }

@@ -62,9 +62,16 @@ pub struct StationConfig {
     pub hold_secs: u32,
     /// How long the kiosk waits for the envelope to fall through the slot.
     pub drop_timeout_secs: u32,
+    /// What a staff badge's code starts with, telling it from a form's reference.
+    #[serde(default = "default_badge_prefix")]
+    pub badge_prefix: String,
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
+}
+
+fn default_badge_prefix() -> String {
+    "URNA-STAFF:".to_owned()
 }
 
 /// A configuration that cannot be used, naming the key.

@@ -14,9 +14,10 @@ use crate::clock;
 use crate::config::{Category, StationConfig};
 use crate::devices::{Input, Lamp, PrintJob, Printer, PrinterStatus};
 use crate::label;
+use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
-use crate::workflow::{Command, clean_scan};
+use crate::workflow::Command;
 
 /// How long a resident may take to choose a category before the kiosk starts over.
 const CHOOSE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -247,14 +248,27 @@ impl Kiosk {
                 tracing::warn!("kiosk: an envelope fell through the slot with no deposit open");
             }
             (Command::Input(Input::Scanned(raw)), State::Idle | State::Done { .. }) => {
-                match clean_scan(&raw) {
-                    Some(reference) => self.show_choose(Some(reference)),
-                    None => {
-                        let mut v = KioskView::idle(self.printer_status);
-                        v.message_pl = "Nie udało się odczytać kodu. Spróbuj jeszcze raz albo naciśnij przycisk.".into();
-                        v.message_en =
-                            "The code could not be read. Try again, or press the button.".into();
-                        self.publish(v);
+                match classify(&raw, &self.config.badge_prefix) {
+                    Ok(Scanned::Reference(reference)) => {
+                        self.show_choose(Some(reference.as_str().to_owned()))
+                    }
+                    Ok(Scanned::Label(_) | Scanned::Receipt(_)) => self.show_message(
+                        format!(
+                            "To jest kod urny, nie formularza. Status przesyłki sprawdzisz na stronie {}.",
+                            self.config.status_url
+                        ),
+                        format!(
+                            "That is an urna code, not a form. Check the letter's status at {}.",
+                            self.config.status_url
+                        ),
+                    ),
+                    Ok(Scanned::Badge(_)) => self.show_message(
+                        "Karta pracownika: obsługa urny odbywa się w kancelarii.".into(),
+                        "Staff badge: the urn is serviced from the mailroom.".into(),
+                    ),
+                    Err(refused) => {
+                        let (pl, en) = refused.message();
+                        self.show_message(pl.into(), en.into());
                     }
                 }
             }
@@ -279,6 +293,15 @@ impl Kiosk {
             (Command::Cancel, State::Choose { .. }) => self.show_idle(),
             _ => {}
         }
+    }
+
+    /// The idle screen with a message in place of the usual prompt.
+    fn show_message(&mut self, pl: String, en: String) {
+        self.state = State::Idle;
+        let mut v = KioskView::idle(self.printer_status);
+        v.message_pl = pl;
+        v.message_en = en;
+        self.publish(v);
     }
 
     fn show_choose(&mut self, reference: Option<String>) {

@@ -9,6 +9,7 @@
 //! - [`config`] — `station.toml`, checked strictly at start-up;
 //! - [`clock`] — wall-clock readings and whether to trust them;
 //! - [`shared_log`] — the log shared between a workflow and the sync;
+//! - [`scanned`] — what a scanned code is (label, receipt, badge, form reference);
 //! - [`workflow`], [`kiosk`], [`mailroom`] — what the station does with inputs;
 //! - [`sync`] — pushing the log to the registry;
 //! - [`web`], [`pages`] — the station's pages, and the simulation control API;
@@ -28,6 +29,7 @@ pub mod log_store;
 pub mod mailroom;
 pub mod pages;
 pub mod runtime;
+pub mod scanned;
 pub mod shared_log;
 pub mod shutdown;
 pub mod sync;

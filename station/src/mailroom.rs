@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use records::api::IntakeView;
-use records::{IntakeId, Payload, ReceiptPayload, Text, Timestamp};
+use records::{IntakeId, Payload, Text, Timestamp};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock;
 use crate::config::StationConfig;
 use crate::devices::Input;
+use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
-use crate::workflow::{Command, clean_scan};
+use crate::workflow::Command;
 
 /// The result of the last scan, for the staff screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -132,14 +133,6 @@ fn success(intake: IntakeId, pl: impl Into<String>, en: impl Into<String>) -> Sc
     }
 }
 
-/// The intake id on an envelope label (the id itself) or a receipt (its signed payload).
-pub fn intake_from_scan(raw: &str) -> Option<IntakeId> {
-    let text = clean_scan(raw)?;
-    text.parse::<IntakeId>()
-        .ok()
-        .or_else(|| text.parse::<ReceiptPayload>().ok().map(|r| r.intake))
-}
-
 impl Mailroom {
     async fn stage(&self, intake: IntakeId) -> Result<Stage, String> {
         let events = self
@@ -181,12 +174,27 @@ impl Mailroom {
     }
 
     async fn scan(&self, raw: &str) -> ScanResult {
-        let Some(intake) = intake_from_scan(raw) else {
-            return failure(
-                None,
-                "To nie jest etykieta urny. Zeskanuj kod z koperty.",
-                "That is not an urna label. Scan the code on the envelope.",
-            );
+        let intake = match classify(raw, &self.config.badge_prefix) {
+            Ok(Scanned::Label(id)) => id,
+            Ok(Scanned::Receipt(receipt)) => receipt.intake,
+            Ok(Scanned::Badge(_)) => {
+                return failure(
+                    None,
+                    "Logowanie kartą pracownika jeszcze nie działa na tym stanowisku.",
+                    "Badge sign-in is not available at this counter yet.",
+                );
+            }
+            Ok(Scanned::Reference(_)) => {
+                return failure(
+                    None,
+                    "To nie jest etykieta urny. Zeskanuj kod z koperty.",
+                    "That is not an urna label. Scan the code on the envelope.",
+                );
+            }
+            Err(refused) => {
+                let (pl, en) = refused.message();
+                return failure(None, pl, en);
+            }
         };
         let stage = match self.stage(intake).await {
             Ok(s) => s,

@@ -15,15 +15,5 @@ pub enum Command {
     Cancel,
 }
 
-/// Longest scanned text accepted: a form reference or an urna label, never more.
+/// Longest scanned text accepted: a receipt's signed text is the longest code the station reads.
 pub const MAX_SCAN_CHARS: usize = 256;
-
-/// Cleans a scanner line: trims the line ending and refuses what no code we read looks like
-/// (too long, control characters), so scanner garbage changes nothing.
-pub fn clean_scan(raw: &str) -> Option<String> {
-    let text = raw.trim();
-    if text.is_empty() || text.chars().count() > MAX_SCAN_CHARS {
-        return None;
-    }
-    records::Text::new(text).ok().map(|t| t.as_str().to_owned())
-}

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use station::config::StationConfig;
-use station::mailroom::intake_from_scan;
-use station::workflow::{MAX_SCAN_CHARS, clean_scan};
+use station::scanned::{MAX_REFERENCE_CHARS, ScanRefused, Scanned, classify};
+use station::workflow::MAX_SCAN_CHARS;
 
 const GOOD: &str = r#"
 station = "GWU2"
@@ -96,44 +96,104 @@ fn config_errors_name_their_key() {
     assert!(unknown.problem.contains("surprise"), "{unknown}");
 }
 
-#[test]
-fn scanner_lines_are_trimmed_and_bounded() {
-    assert_eq!(
-        clean_scan("GKM.6220.12.2020\r\n").as_deref(),
-        Some("GKM.6220.12.2020")
-    );
-    assert_eq!(clean_scan("  \r\n"), None);
-    assert_eq!(clean_scan("a\u{1b}[31mred"), None);
-    assert_eq!(clean_scan(&"x".repeat(MAX_SCAN_CHARS + 1)), None);
-    assert!(clean_scan(&"x".repeat(MAX_SCAN_CHARS)).is_some());
-}
+const BADGE: &str = "URNA-STAFF:";
 
 #[test]
-fn the_mailroom_reads_an_intake_from_a_label_or_a_receipt() {
-    let id: records::IntakeId = records::IntakeId::new("GWU2".parse().unwrap(), 41).unwrap();
-    assert_eq!(intake_from_scan(&format!("{id}\r\n")), Some(id));
-    assert_eq!(intake_from_scan(&id.to_string().to_lowercase()), Some(id));
+fn each_kind_of_code_is_told_apart() {
+    let id = records::IntakeId::new("GWU2".parse().unwrap(), 41).unwrap();
+    assert_eq!(
+        classify(&format!("{id}\r\n"), BADGE),
+        Ok(Scanned::Label(id))
+    );
+    assert_eq!(
+        classify(&id.to_string().to_lowercase(), BADGE),
+        Ok(Scanned::Label(id))
+    );
     let receipt = records::ReceiptPayload::sign(
         id,
         1_795_000_000,
         &records::SigningKey::from_bytes(&[7; 32]),
     );
-    assert_eq!(intake_from_scan(&receipt.to_string()), Some(id));
-    assert_eq!(intake_from_scan("GKM.6220.12.2020"), None);
+    assert_eq!(
+        classify(&receipt.to_string(), BADGE),
+        Ok(Scanned::Receipt(receipt.clone()))
+    );
+    assert_eq!(
+        classify("URNA-STAFF:0042-A\n", BADGE),
+        Ok(Scanned::Badge("0042-A".into()))
+    );
+    match classify("GKM.6220.12.2020\r\n", BADGE) {
+        Ok(Scanned::Reference(r)) => assert_eq!(r.as_str(), "GKM.6220.12.2020"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn damaged_and_hostile_codes_get_a_clear_refusal() {
+    let id = records::IntakeId::new("GWU2".parse().unwrap(), 41).unwrap();
+    let mut misread = id.to_string();
+    let last = misread.pop().unwrap();
+    misread.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        classify(&misread, BADGE),
+        Err(ScanRefused::DamagedLabel(_))
+    ));
+    let receipt = records::ReceiptPayload::sign(
+        id,
+        1_795_000_000,
+        &records::SigningKey::from_bytes(&[7; 32]),
+    )
+    .to_string();
+    assert!(matches!(
+        classify(&receipt[..receipt.len() - 5], BADGE),
+        Err(ScanRefused::DamagedReceipt(_))
+    ));
+    assert_eq!(
+        classify("URNA-STAFF:", BADGE),
+        Err(ScanRefused::DamagedBadge)
+    );
+    assert_eq!(
+        classify("URNA-STAFF:<script>", BADGE),
+        Err(ScanRefused::DamagedBadge)
+    );
+    assert_eq!(classify("  \r\n", BADGE), Err(ScanRefused::Empty));
+    assert_eq!(
+        classify("a\u{1b}[31mred", BADGE),
+        Err(ScanRefused::ControlCharacters)
+    );
+    assert!(matches!(
+        classify(&"x".repeat(MAX_SCAN_CHARS + 1), BADGE),
+        Err(ScanRefused::TooLong { .. })
+    ));
+    assert!(matches!(
+        classify(&"x".repeat(MAX_REFERENCE_CHARS + 1), BADGE),
+        Err(ScanRefused::TooLong { .. })
+    ));
+    assert!(matches!(
+        classify(&"x".repeat(MAX_REFERENCE_CHARS), BADGE),
+        Ok(Scanned::Reference(_))
+    ));
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Anything a scanner sends is either refused or becomes a short, clean line.
+    /// Anything a scanner sends is refused or understood; a reference is short and clean.
     #[test]
-    fn any_scanner_line_is_refused_or_clean(line in any::<String>()) {
-        if let Some(clean) = clean_scan(&line) {
-            prop_assert!(clean.chars().count() <= MAX_SCAN_CHARS);
-            prop_assert!(!clean.chars().any(char::is_control));
-            prop_assert_eq!(clean.trim(), clean.as_str());
+    fn any_scanner_line_is_refused_or_understood(line in any::<String>()) {
+        if let Ok(Scanned::Reference(r)) = classify(&line, BADGE) {
+            prop_assert!(r.as_str().chars().count() <= MAX_REFERENCE_CHARS);
+            prop_assert!(!r.as_str().chars().any(char::is_control));
+            prop_assert_eq!(r.as_str().trim(), r.as_str());
         }
-        let _ = intake_from_scan(&line);
+    }
+
+    /// Every label urna prints reads back as itself, however the scanner cased it.
+    #[test]
+    fn every_printed_label_reads_back(number in 1u64..=records::intake_id::MAX_INTAKE_NUMBER, lower: bool) {
+        let id = records::IntakeId::new("GWU2".parse().unwrap(), number).unwrap();
+        let printed = if lower { id.to_string().to_lowercase() } else { id.to_string() };
+        prop_assert_eq!(classify(&printed, BADGE), Ok(Scanned::Label(id)));
     }
 
     /// Any text as `station.toml` is a config or a clear error; never a panic.
