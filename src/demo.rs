@@ -59,6 +59,8 @@ pub fn station_config(
         hold_secs: DEMO_HOLD_SECS,
         drop_timeout_secs: 30,
         badge_prefix: "URNA-STAFF:".to_owned(),
+        scanner: None,
+        gpio: None,
         simulation: true,
     }
 }

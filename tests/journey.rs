@@ -355,3 +355,31 @@ async fn a_station_restored_from_an_old_copy_is_raised_as_a_fork_not_silently_re
     kiosk_server.stop().await;
     registry_server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_urn_door_goes_through_the_pins_debouncing_into_the_log() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let registry_addr = prepare(dir);
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
+    let client = reqwest::Client::new();
+    for open in [true, false] {
+        let body = json!({ "open": open });
+        assert_eq!(
+            post(&client, &format!("{kiosk}/sim/door"), Some(body)).await,
+            202
+        );
+        let kind = if open { "door_opened" } else { "door_closed" };
+        eventually(kind, || async {
+            let path = dir.join(KIOSK).join(station::runtime::LOG_FILE);
+            let store = LogStore::open_existing(&path).ok()?;
+            let tail = store.tail(5).ok()?;
+            tail.iter()
+                .filter_map(|e| station::log_store::decode(e).ok())
+                .any(|e| e.payload.kind_name() == kind)
+                .then_some(())
+        })
+        .await;
+    }
+    kiosk_server.stop().await;
+}

@@ -65,6 +65,13 @@ pub struct StationConfig {
     /// What a staff badge's code starts with, telling it from a form's reference.
     #[serde(default = "default_badge_prefix")]
     pub badge_prefix: String,
+    /// A barcode scanner on a serial port (USB CDC-ACM or RS-232); without one, codes come
+    /// only from the control page (in simulation).
+    #[serde(default)]
+    pub scanner: Option<crate::devices::serial_scanner::SerialScannerConfig>,
+    /// The urn's pins (door, slot beam, button, lamp); the reference wiring when absent.
+    #[serde(default)]
+    pub gpio: Option<crate::devices::gpio::GpioConfig>,
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
@@ -174,6 +181,12 @@ impl StationConfig {
                 "registry_url",
                 "must start with http:// or https://",
             ));
+        }
+        if let Some(scanner) = &self.scanner {
+            scanner.validate()?;
+        }
+        if let Some(gpio) = &self.gpio {
+            gpio.validate()?;
         }
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {

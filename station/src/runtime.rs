@@ -8,9 +8,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Role, StationConfig};
 use crate::custody_log::CustodyLog;
-use crate::devices::sim_lamp::SimLamp;
+use crate::devices::gpio::{self, GpioEvent, GpioLamp};
+use crate::devices::sim_pins::SimPins;
 use crate::devices::sim_printer::SimPrinter;
-use crate::devices::{Lamp, Printer};
+use crate::devices::{Input, Lamp, Printer, serial_scanner};
 use crate::error::{Error, Result, io};
 use crate::keys::StationKey;
 use crate::kiosk::{self, KioskView};
@@ -18,7 +19,8 @@ use crate::mailroom::{self, MailroomView};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
 use crate::sync::{self, SyncStatus};
-use crate::web::{self, WebState};
+use crate::web::{self, SimPinHandles, WebState};
+use crate::workflow::Command;
 
 /// The custody log's file name inside the station's data directory.
 pub const LOG_FILE: &str = "custody.db";
@@ -54,11 +56,61 @@ pub async fn run(
     let log = SharedLog::new(log);
     let labels = config.data_dir.join(LABELS_DIR);
     let sim_printer = Arc::new(SimPrinter::new(labels.clone()).map_err(io(&labels))?);
-    let sim_lamp = Arc::new(SimLamp::default());
+    let gpio_config = config.gpio.clone().unwrap_or_default();
+    let lamp = GpioLamp::new();
 
     let (commands_tx, commands_rx) = mpsc::channel(64);
+    // Device tasks speak `Input`; the workflow takes `Command`s (inputs and screen touches).
+    let (inputs_tx, mut inputs_rx) = mpsc::channel::<Input>(64);
+    let forward = commands_tx.clone();
+    tokio::spawn(async move {
+        while let Some(input) = inputs_rx.recv().await {
+            if forward.send(Command::Input(input)).await.is_err() {
+                return;
+            }
+        }
+    });
     let (sync_tx, sync_rx) = watch::channel(SyncStatus::default());
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(scanner) = config.scanner.clone() {
+        let inputs = inputs_tx.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = serial_scanner::run(scanner, inputs, stop.wait()).await {
+                tracing::error!("scanner: {e}");
+            }
+        });
+    }
+    // The urn's pins: simulated here, and driven from the control page through the same
+    // debouncing and state machines (`firmware`) the Pi's pins go through.
+    let sim_pins = (config.role == Role::Urn).then(|| SimPins::new(&gpio_config));
+    let pin_handles = sim_pins.as_ref().map(|p| SimPinHandles {
+        door: p.door.clone(),
+        slot: p.slot.clone(),
+        button: p.button.clone(),
+        lamp: p.lamp.clone(),
+        envelope_ms: (gpio_config.slot_min_break_ms + gpio_config.slot_max_break_ms) / 2,
+        press_ms: gpio_config.debounce_ms * 5,
+    });
+    if let Some(sim) = sim_pins {
+        let (events_tx, events_rx) = mpsc::channel::<GpioEvent>(64);
+        let (inputs, stop, lamp, gpio_config) = (
+            inputs_tx.clone(),
+            shutdown.clone(),
+            lamp.clone(),
+            gpio_config.clone(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = gpio::run(sim.pins, lamp, gpio_config, inputs, events_tx, stop).await {
+                tracing::error!("gpio: {e}");
+            }
+        });
+        tasks.spawn(record_gpio_faults(log.clone(), events_rx));
+        // A button already down at the GPIO task's first sample is "held at start", not a
+        // press; give the task its first samples before the control API can move a pin.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(inputs_tx);
     tasks.spawn(sync::run(
         log.clone(),
         config.station,
@@ -70,7 +122,7 @@ pub async fn run(
         Role::Urn => {
             let (tx, rx) = watch::channel(KioskView::initial());
             let printer: Arc<dyn Printer> = sim_printer.clone();
-            let lamp: Arc<dyn Lamp> = sim_lamp.clone();
+            let lamp: Arc<dyn Lamp> = Arc::new(lamp.clone());
             tasks.spawn(kiosk::run(
                 config.clone(),
                 log.clone(),
@@ -101,7 +153,7 @@ pub async fn run(
         mailroom: mailroom_view,
         sync: sync_rx,
         sim_printer: Some(sim_printer),
-        sim_lamp: Some(sim_lamp),
+        sim_pins: pin_handles,
     };
     let served = axum::serve(listener, web::app(state))
         .with_graceful_shutdown(shutdown.clone().wait())
@@ -111,4 +163,26 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     drop(log);
     served.map_err(io("station web server"))
+}
+
+/// Records the urn's sensor faults (door chatter, slot jam, pin failures) as custody events.
+async fn record_gpio_faults(log: SharedLog, mut events: mpsc::Receiver<GpioEvent>) {
+    while let Some(event) = events.recv().await {
+        tracing::info!("gpio: {}", event.message());
+        let device = event.device();
+        let payload = match (event.fault_name(), event.clears()) {
+            (Some(fault), _) => records::Payload::FaultRaised {
+                device,
+                fault: records::Text::sanitized(fault),
+            },
+            (None, Some(fault)) => records::Payload::FaultCleared {
+                device,
+                fault: records::Text::sanitized(fault),
+            },
+            (None, None) => continue,
+        };
+        if let Err(e) = log.append(crate::clock::now(), payload).await {
+            tracing::error!("gpio: fault not recorded: {e}");
+        }
+    }
 }

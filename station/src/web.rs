@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::WatchStream;
 
 use crate::config::{Role, StationConfig};
-use crate::devices::sim_lamp::SimLamp;
+use crate::devices::sim_pins::SimPinHandle;
 use crate::devices::sim_printer::SimPrinter;
 use crate::devices::{Input, Printer, PrinterStatus};
 use crate::kiosk::KioskView;
@@ -41,8 +41,26 @@ pub struct WebState {
     pub sync: watch::Receiver<SyncStatus>,
     /// The simulated printer, in simulation only.
     pub sim_printer: Option<Arc<SimPrinter>>,
-    /// The simulated lamp, in simulation only.
-    pub sim_lamp: Option<Arc<SimLamp>>,
+    /// The simulated urn pins, in simulation on an urn.
+    pub sim_pins: Option<SimPinHandles>,
+}
+
+/// The control page's hold on the simulated pins: it sets levels; the station's GPIO task reads
+/// them through the same debouncing and state machines as real pins.
+#[derive(Debug, Clone)]
+pub struct SimPinHandles {
+    /// Door reed switch (active = open).
+    pub door: SimPinHandle,
+    /// Slot light beam (active = broken).
+    pub slot: SimPinHandle,
+    /// The button (active = pressed).
+    pub button: SimPinHandle,
+    /// The lamp output.
+    pub lamp: SimPinHandle,
+    /// How long a simulated envelope breaks the beam.
+    pub envelope_ms: u64,
+    /// How long a simulated press holds the button.
+    pub press_ms: u64,
 }
 
 /// The station's routes.
@@ -222,15 +240,37 @@ async fn sim_scan(State(state): State<WebState>, Json(body): Json<SimScan>) -> R
 }
 
 async fn sim_button(State(state): State<WebState>) -> Response {
-    send(&state, Command::Input(Input::ButtonPressed)).await
+    match &state.sim_pins {
+        Some(pins) => {
+            pins.button
+                .pulse(std::time::Duration::from_millis(pins.press_ms))
+                .await;
+            StatusCode::ACCEPTED.into_response()
+        }
+        None => send(&state, Command::Input(Input::ButtonPressed)).await,
+    }
 }
 
 async fn sim_door(State(state): State<WebState>, Json(body): Json<SimDoor>) -> Response {
-    send(&state, Command::Input(Input::Door { open: body.open })).await
+    match &state.sim_pins {
+        Some(pins) => {
+            pins.door.set_active(body.open);
+            StatusCode::ACCEPTED.into_response()
+        }
+        None => send(&state, Command::Input(Input::Door { open: body.open })).await,
+    }
 }
 
 async fn sim_slot(State(state): State<WebState>) -> Response {
-    send(&state, Command::Input(Input::EnvelopeDropped)).await
+    match &state.sim_pins {
+        Some(pins) => {
+            pins.slot
+                .pulse(std::time::Duration::from_millis(pins.envelope_ms))
+                .await;
+            StatusCode::ACCEPTED.into_response()
+        }
+        None => send(&state, Command::Input(Input::EnvelopeDropped)).await,
+    }
 }
 
 async fn sim_scanner(State(state): State<WebState>, Json(body): Json<SimScanner>) -> Response {
@@ -262,7 +302,7 @@ async fn sim_printer(State(state): State<WebState>, Json(body): Json<SimPrinterF
 async fn sim_devices(State(state): State<WebState>) -> Response {
     Json(serde_json::json!({
         "printer": state.sim_printer.as_ref().map(|p| p.status()),
-        "lamp": state.sim_lamp.as_ref().map(|l| l.is_on()),
+        "lamp": state.sim_pins.as_ref().map(|p| p.lamp.is_active()),
     }))
     .into_response()
 }

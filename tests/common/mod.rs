@@ -56,6 +56,17 @@ pub async fn start_station(
     role: Role,
     registry: SocketAddr,
 ) -> (Server, String) {
+    start_station_with(dir, code, role, registry, |_| {}).await
+}
+
+/// A station whose demo configuration `adjust` changes first.
+pub async fn start_station_with(
+    dir: &Path,
+    code: &str,
+    role: Role,
+    registry: SocketAddr,
+    adjust: impl FnOnce(&mut station::config::StationConfig),
+) -> (Server, String) {
     let station_dir = dir.join(code);
     let mut config = urna::demo::station_config(
         code.parse().unwrap(),
@@ -67,6 +78,7 @@ pub async fn start_station(
     );
     config.hold_secs = 2;
     config.drop_timeout_secs = 30;
+    adjust(&mut config);
     let key = StationKey::load(&config.key_file).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

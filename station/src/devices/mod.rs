@@ -6,7 +6,12 @@
 //! backend is a task that turns what its device does into [`Input`]s on one channel, which the
 //! workflow reads. Output devices (printer, lamp) are traits the workflow calls.
 
-pub mod sim_lamp;
+pub mod gpio;
+#[cfg(feature = "rpi")]
+pub mod rpi;
+pub mod scan_decoder;
+pub mod serial_scanner;
+pub mod sim_pins;
 pub mod sim_printer;
 
 use image::GrayImage;
