@@ -29,6 +29,12 @@ enum Command {
         #[arg(long, default_value = "var")]
         data: PathBuf,
     },
+    /// Check a station's key, log, disk, clock, registry and devices; one line each.
+    Doctor {
+        /// The station's configuration.
+        #[arg(long, default_value = "/etc/urna/station.toml")]
+        config: PathBuf,
+    },
     /// Make a new station key (Ed25519, file mode 0600) and print its fingerprint.
     Keygen {
         /// Where to write the key; an existing file is never overwritten.
@@ -116,6 +122,7 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(urna::demo::run(data, port))
         }
+        Command::Doctor { config } => doctor(config),
         Command::Keygen { out } => {
             let key = StationKey::generate_to_file(&out)?;
             let mut stdout = std::io::stdout().lock();
@@ -129,6 +136,35 @@ fn run(cli: Cli) -> Result<()> {
             LogCommand::Export { db } => export(db),
         },
     }
+}
+
+fn doctor(path: PathBuf) -> Result<()> {
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config = station::config::StationConfig::from_toml(&text)
+        .with_context(|| format!("{}", path.display()))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let checks = runtime.block_on(station::doctor::run(&config));
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "station {} ({}, {:?})",
+        config.station, config.name, config.role
+    )?;
+    for check in &checks {
+        let mark = match check.outcome {
+            station::doctor::Outcome::Ok => "ok  ",
+            station::doctor::Outcome::Warn => "WARN",
+            station::doctor::Outcome::Fail => "FAIL",
+        };
+        writeln!(out, "{mark} {}: {}", check.name, check.detail)?;
+    }
+    let failed = checks
+        .iter()
+        .filter(|c| c.outcome == station::doctor::Outcome::Fail)
+        .count();
+    anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
 }
 
 fn verify(db: PathBuf, key: Option<PathBuf>) -> Result<()> {

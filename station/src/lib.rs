@@ -14,6 +14,7 @@
 //! - [`sync`] — pushing the log to the registry;
 //! - [`web`], [`pages`] — the station's pages, and the simulation control API;
 //! - [`runtime`] — one running station; [`shutdown`] — stopping it;
+//! - [`doctor`] — `urna doctor`'s checks of a station's devices and dependencies;
 //! - [`error`] — the station's one error type.
 
 pub mod checkpoint;
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod custody_log;
 pub mod devices;
+pub mod doctor;
 pub mod error;
 pub mod keys;
 pub mod kiosk;

@@ -141,6 +141,30 @@ impl SerialScannerConfig {
     }
 
     /// Checks ranges, naming the key that is wrong.
+    /// Opens the port as the reader does (also used by `urna doctor` to check it).
+    pub fn open(&self) -> tokio_serial::Result<SerialStream> {
+        let c = self;
+        let builder = tokio_serial::new(c.path.to_string_lossy(), c.baud)
+            .data_bits(match c.data_bits {
+                5 => tokio_serial::DataBits::Five,
+                6 => tokio_serial::DataBits::Six,
+                7 => tokio_serial::DataBits::Seven,
+                _ => tokio_serial::DataBits::Eight,
+            })
+            .parity(match c.parity {
+                Parity::None => tokio_serial::Parity::None,
+                Parity::Odd => tokio_serial::Parity::Odd,
+                Parity::Even => tokio_serial::Parity::Even,
+            })
+            .stop_bits(match c.stop_bits {
+                2 => tokio_serial::StopBits::Two,
+                _ => tokio_serial::StopBits::One,
+            })
+            .flow_control(tokio_serial::FlowControl::None);
+        // Opens non-blocking, exclusively (no second reader steals codes), in raw mode.
+        SerialStream::open(&builder)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.path.to_str() {
             Some(p) if self.path.is_absolute() => {
@@ -317,26 +341,7 @@ impl Reader {
     }
 
     fn open(&self) -> tokio_serial::Result<SerialStream> {
-        let c = &self.config;
-        let builder = tokio_serial::new(c.path.to_string_lossy(), c.baud)
-            .data_bits(match c.data_bits {
-                5 => tokio_serial::DataBits::Five,
-                6 => tokio_serial::DataBits::Six,
-                7 => tokio_serial::DataBits::Seven,
-                _ => tokio_serial::DataBits::Eight,
-            })
-            .parity(match c.parity {
-                Parity::None => tokio_serial::Parity::None,
-                Parity::Odd => tokio_serial::Parity::Odd,
-                Parity::Even => tokio_serial::Parity::Even,
-            })
-            .stop_bits(match c.stop_bits {
-                2 => tokio_serial::StopBits::Two,
-                _ => tokio_serial::StopBits::One,
-            })
-            .flow_control(tokio_serial::FlowControl::None);
-        // Opens non-blocking, exclusively (no second reader steals codes), in raw mode.
-        SerialStream::open(&builder)
+        self.config.open()
     }
 
     /// Reads codes until the port fails `failures_before_gone` times in a row.

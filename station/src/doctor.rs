@@ -1,0 +1,298 @@
+//! `urna doctor`: checks everything a station needs, one line each, with what to do about a
+//! failure. Run it after installing, after changing wiring, and whenever something seems wrong.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::StationConfig;
+use crate::keys::StationKey;
+use crate::log_store::LogStore;
+use crate::runtime::LOG_FILE;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fine.
+    Ok,
+    /// Works, but deserves a look.
+    Warn,
+    /// Broken: the station cannot do its job until this is fixed.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// The result.
+    pub outcome: Outcome,
+    /// What was found, and for a failure what to do.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: &'static str, outcome: Outcome, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Below this much free space the log may soon be unable to commit.
+const DISK_FAIL_BYTES: u64 = 100 * 1024 * 1024;
+/// Below this much free space, warn.
+const DISK_WARN_BYTES: u64 = 1024 * 1024 * 1024;
+/// Where systemd-timesyncd marks that the clock has been synchronised since boot.
+const TIMESYNC_MARKER: &str = "/run/systemd/timesync/synchronized";
+
+/// Runs every check for the station configured by `config`.
+pub async fn run(config: &StationConfig) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let key = match StationKey::load(&config.key_file) {
+        Ok(key) => {
+            checks.push(Check::new(
+                "key",
+                Outcome::Ok,
+                format!(
+                    "{} (fingerprint {}); the registry must have enrolled this fingerprint",
+                    config.key_file.display(),
+                    key.fingerprint()
+                ),
+            ));
+            Some(key)
+        }
+        Err(e) => {
+            checks.push(Check::new("key", Outcome::Fail, e.to_string()));
+            None
+        }
+    };
+    checks.push(check_log(&config.data_dir.join(LOG_FILE)));
+    checks.push(check_disk(&config.data_dir));
+    checks.push(check_clock());
+    checks.push(check_registry(config, key.is_some()).await);
+    checks.push(check_scanner(config));
+    checks.push(check_gpio(config));
+    checks.push(check_printer(config));
+    checks
+}
+
+fn check_log(path: &Path) -> Check {
+    if !path.exists() {
+        return Check::new(
+            "custody log",
+            Outcome::Ok,
+            format!(
+                "{} does not exist yet; the station creates it on first start",
+                path.display()
+            ),
+        );
+    }
+    let verified = LogStore::open_existing(path).and_then(|store| {
+        let start = store.check_checkpoint()?;
+        let tip = store.verify(&store.recorded_keys()?, start)?;
+        Ok((tip.seq, store.acknowledged()?))
+    });
+    match verified {
+        Ok((seq, acknowledged)) => Check::new(
+            "custody log",
+            Outcome::Ok,
+            format!(
+                "{}: {seq} events, verified since the last checkpoint; the registry has up to seq {acknowledged}",
+                path.display()
+            ),
+        ),
+        Err(e) => Check::new(
+            "custody log",
+            Outcome::Fail,
+            format!(
+                "{e}; run `urna log verify --db {}` for the details",
+                path.display()
+            ),
+        ),
+    }
+}
+
+fn check_disk(dir: &Path) -> Check {
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    match nix::sys::statvfs::statvfs(existing) {
+        Ok(stat) => {
+            // The casts are needed on 32-bit Pis, where these counts are narrower.
+            #[allow(clippy::unnecessary_cast)]
+            let free = (stat.blocks_available() as u64).saturating_mul(stat.fragment_size() as u64);
+            let mib = free / (1024 * 1024);
+            let (outcome, advice) = if free < DISK_FAIL_BYTES {
+                (
+                    Outcome::Fail,
+                    "; free space now, or the log cannot commit deposits",
+                )
+            } else if free < DISK_WARN_BYTES {
+                (Outcome::Warn, "; less than 1 GiB left")
+            } else {
+                (Outcome::Ok, "")
+            };
+            Check::new(
+                "disk",
+                outcome,
+                format!("{mib} MiB free at {}{advice}", existing.display()),
+            )
+        }
+        Err(e) => Check::new(
+            "disk",
+            Outcome::Fail,
+            format!("cannot read free space at {}: {e}", existing.display()),
+        ),
+    }
+}
+
+fn check_clock() -> Check {
+    let now = crate::clock::now();
+    if !now.trusted {
+        return Check::new(
+            "clock",
+            Outcome::Fail,
+            format!(
+                "the clock reads {}, which cannot be right; check NTP (timedatectl) — events are flagged untrusted until it is set",
+                crate::clock::local_text(now)
+            ),
+        );
+    }
+    if Path::new(TIMESYNC_MARKER).exists() {
+        Check::new("clock", Outcome::Ok, "synchronised by NTP since boot")
+    } else {
+        Check::new(
+            "clock",
+            Outcome::Warn,
+            format!(
+                "reads {}, but NTP synchronisation cannot be confirmed (no {TIMESYNC_MARKER}); see timedatectl",
+                crate::clock::local_text(now)
+            ),
+        )
+    }
+}
+
+async fn check_registry(config: &StationConfig, have_key: bool) -> Check {
+    let url = format!(
+        "{}/api/stations/{}/acknowledged",
+        config.registry_url.trim_end_matches('/'),
+        config.station
+    );
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return Check::new("registry", Outcome::Fail, e.to_string()),
+    };
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Check::new(
+            "registry",
+            Outcome::Ok,
+            format!(
+                "{} reachable; station {} enrolled",
+                config.registry_url, config.station
+            ),
+        ),
+        Ok(r) if r.status().as_u16() == 401 => Check::new(
+            "registry",
+            Outcome::Fail,
+            format!(
+                "{} does not know station {}: ask the registry admin to enrol it{}",
+                config.registry_url,
+                config.station,
+                if have_key {
+                    " with the fingerprint shown above"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Ok(r) => Check::new(
+            "registry",
+            Outcome::Fail,
+            format!("{} answered {}", config.registry_url, r.status()),
+        ),
+        Err(e) => Check::new(
+            "registry",
+            Outcome::Fail,
+            format!(
+                "{} unreachable ({e}); deposits are kept and sent when it is back — check the network and registry_url",
+                config.registry_url
+            ),
+        ),
+    }
+}
+
+fn check_scanner(config: &StationConfig) -> Check {
+    let Some(scanner) = &config.scanner else {
+        return Check::new(
+            "scanner",
+            if config.simulation {
+                Outcome::Ok
+            } else {
+                Outcome::Warn
+            },
+            "no serial scanner configured; codes come only from the control page (simulation) or the button",
+        );
+    };
+    match scanner.open() {
+        Ok(_) => Check::new(
+            "scanner",
+            Outcome::Ok,
+            format!("{} opens", scanner.path.display()),
+        ),
+        Err(e) => Check::new(
+            "scanner",
+            Outcome::Fail,
+            format!(
+                "{} does not open ({e}); is it plugged in, and is the path under /dev/serial/by-id right?",
+                scanner.path.display()
+            ),
+        ),
+    }
+}
+
+fn check_gpio(config: &StationConfig) -> Check {
+    if config.simulation {
+        return Check::new("gpio", Outcome::Ok, "simulated pins (simulation = true)");
+    }
+    #[cfg(feature = "rpi")]
+    {
+        if crate::devices::rpi::available() {
+            Check::new("gpio", Outcome::Ok, "Raspberry Pi GPIO available")
+        } else {
+            Check::new(
+                "gpio",
+                Outcome::Fail,
+                "this machine has no Raspberry Pi GPIO (/dev/gpiomem); run the station with simulation = true",
+            )
+        }
+    }
+    #[cfg(not(feature = "rpi"))]
+    Check::new(
+        "gpio",
+        Outcome::Fail,
+        "this urna was built without Raspberry Pi support (cargo feature rpi)",
+    )
+}
+
+fn check_printer(config: &StationConfig) -> Check {
+    if config.simulation {
+        Check::new(
+            "printer",
+            Outcome::Ok,
+            "simulated printer (labels as PNG files)",
+        )
+    } else {
+        Check::new(
+            "printer",
+            Outcome::Fail,
+            "real printers are not supported by this urna yet; set simulation = true",
+        )
+    }
+}
