@@ -2,9 +2,13 @@
 //! deposit, stops cleanly on SIGTERM, and keeps its data for the next run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{eventually, post};
 
 /// Three consecutive free ports on loopback.
 fn free_ports() -> u16 {
@@ -62,22 +66,6 @@ fn stop(mut child: Child) {
     }
 }
 
-/// Polls `probe` every 100 ms for at most 15 s.
-async fn poll<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn json(client: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
     let response = client.get(url).send().await.ok()?;
     if !response.status().is_success() {
@@ -111,38 +99,32 @@ async fn the_demo_prints_its_pages_takes_a_deposit_stops_cleanly_and_keeps_its_d
     let client = reqwest::Client::new();
     let kiosk = format!("http://127.0.0.1:{}", port + 1);
     let registry = format!("http://127.0.0.1:{port}");
-    let status = client
-        .post(format!("{kiosk}/sim/button"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status.as_u16(), 202);
-    let intake = poll("a deposit from the button", || async {
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    let intake = eventually("a deposit from the button", || async {
         let state = json(&client, &format!("{kiosk}/kiosk/state")).await?;
         state["intake"].as_str().map(str::to_owned)
     })
     .await;
     let url = format!("{registry}/api/intakes/{intake}");
-    poll("the deposit at the registry", || json(&client, &url)).await;
+    eventually("the deposit at the registry", || json(&client, &url)).await;
     stop(child);
 
     // A second run keeps the first run's data and continues its numbering.
     let (child, _) = start(data.path(), port);
-    let view = poll("the registry of the second run", || json(&client, &url)).await;
+    let view = eventually("the registry of the second run", || json(&client, &url)).await;
     assert_eq!(
         view["id"],
         intake.as_str(),
         "still in the register after a restart"
     );
-    let status = client
-        .post(format!("{kiosk}/sim/button"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status.as_u16(), 202);
-    let next = poll("a deposit in the second run", || async {
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    let next = eventually("a deposit in the second run", || async {
         let state = json(&client, &format!("{kiosk}/kiosk/state")).await?;
         state["intake"]
             .as_str()

@@ -81,11 +81,6 @@ impl SharedLog {
             .await
     }
 
-    /// Events the registry has not acknowledged, oldest first.
-    pub async fn unacknowledged(&self, limit: usize) -> Result<Vec<StoredEvent>> {
-        self.with(move |log| log.unacknowledged(limit)).await
-    }
-
     /// Up to `limit` events after `seq`, oldest first.
     pub async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         self.with(move |log| log.store().events_after(seq, limit))

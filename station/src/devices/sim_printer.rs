@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -140,11 +140,6 @@ impl SimPrinter {
     /// Everything printed, this run and earlier ones, newest first.
     pub fn printed(&self) -> Vec<PrintedLabel> {
         self.state().printed.iter().rev().cloned().collect()
-    }
-
-    /// The folder the PNGs are written to.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The path of a PNG this printer printed, by its file name; `None` for any other name, so
