@@ -69,6 +69,10 @@ pub struct StationConfig {
     /// only from the control page (in simulation).
     #[serde(default)]
     pub scanner: Option<crate::devices::serial_scanner::SerialScannerConfig>,
+    /// A USB barcode scanner in keyboard-wedge mode, read through evdev (needs the `hid`
+    /// feature); may be configured beside a serial one.
+    #[serde(default)]
+    pub hid_scanner: Option<crate::devices::hid_scanner::HidScannerConfig>,
     /// The urn's pins (door, slot beam, button, lamp); the reference wiring when absent.
     #[serde(default)]
     pub gpio: Option<crate::devices::gpio::GpioConfig>,
@@ -183,6 +187,9 @@ impl StationConfig {
             ));
         }
         if let Some(scanner) = &self.scanner {
+            scanner.validate()?;
+        }
+        if let Some(scanner) = &self.hid_scanner {
             scanner.validate()?;
         }
         if let Some(gpio) = &self.gpio {

@@ -74,6 +74,9 @@ pub async fn run(config: &StationConfig) -> Vec<Check> {
     checks.push(check_clock());
     checks.push(check_registry(config, key.is_some()).await);
     checks.push(check_scanner(config));
+    if let Some(check) = check_hid_scanner(config) {
+        checks.push(check);
+    }
     checks.push(check_gpio(config));
     checks.push(check_printer(config));
     checks
@@ -255,6 +258,31 @@ fn check_scanner(config: &StationConfig) -> Check {
             ),
         ),
     }
+}
+
+fn check_hid_scanner(config: &StationConfig) -> Option<Check> {
+    use crate::devices::hid_scanner::{OpenKeySource, evdev_source::Evdev};
+    let scanner = config.hid_scanner.as_ref()?;
+    // Opened without the grab: the check must not take the device from a running station.
+    let probe = crate::devices::hid_scanner::HidScannerConfig {
+        grab: false,
+        ..scanner.clone()
+    };
+    Some(match Evdev.open(&probe) {
+        Ok(_) => Check::new(
+            "hid scanner",
+            Outcome::Ok,
+            format!("{} opens and reports keys", scanner.path.display()),
+        ),
+        Err(e) => Check::new(
+            "hid scanner",
+            Outcome::Fail,
+            format!(
+                "{} does not open ({e}); is it plugged in, is the path under /dev/input/by-id right, and may the station's user read it (group input)?",
+                scanner.path.display()
+            ),
+        ),
+    })
 }
 
 fn check_gpio(config: &StationConfig) -> Check {

@@ -186,7 +186,7 @@ impl Kiosk {
 
     fn show_idle(&mut self) {
         self.state = State::Idle;
-        if self.printer_status != PrinterStatus::Ready {
+        if !self.printer_status.can_print() {
             self.show_out_of_order();
             return;
         }
@@ -305,7 +305,7 @@ impl Kiosk {
     }
 
     fn show_choose(&mut self, reference: Option<String>) {
-        if self.printer_status != PrinterStatus::Ready {
+        if !self.printer_status.can_print() {
             self.show_out_of_order();
             return;
         }
@@ -401,7 +401,7 @@ impl Kiosk {
 
     async fn deposit(&mut self, category_id: &str, reference: Option<String>) {
         self.check_printer().await;
-        if self.printer_status != PrinterStatus::Ready {
+        if !self.printer_status.can_print() {
             self.show_out_of_order();
             return;
         }

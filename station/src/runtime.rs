@@ -11,7 +11,7 @@ use crate::custody_log::CustodyLog;
 use crate::devices::gpio::{self, GpioEvent, GpioLamp};
 use crate::devices::sim_pins::SimPins;
 use crate::devices::sim_printer::SimPrinter;
-use crate::devices::{Input, Lamp, Printer, serial_scanner};
+use crate::devices::{Input, Lamp, Printer, hid_scanner, serial_scanner};
 use crate::error::{Error, Result, io};
 use crate::keys::StationKey;
 use crate::kiosk::{self, KioskView};
@@ -78,6 +78,15 @@ pub async fn run(
         tasks.spawn(async move {
             if let Err(e) = serial_scanner::run(scanner, inputs, stop.wait()).await {
                 tracing::error!("scanner: {e}");
+            }
+        });
+    }
+    if let Some(scanner) = config.hid_scanner.clone() {
+        let inputs = inputs_tx.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = hid_scanner::run(scanner, inputs, stop.wait()).await {
+                tracing::error!("HID scanner: {e}");
             }
         });
     }

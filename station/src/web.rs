@@ -20,7 +20,7 @@ use tokio_stream::wrappers::WatchStream;
 use crate::config::{Role, StationConfig};
 use crate::devices::sim_pins::SimPinHandle;
 use crate::devices::sim_printer::SimPrinter;
-use crate::devices::{Input, Printer, PrinterStatus};
+use crate::devices::{Input, Printer, PrinterErrorKind, PrinterStatus};
 use crate::kiosk::KioskView;
 use crate::mailroom::MailroomView;
 use crate::sync::SyncStatus;
@@ -287,7 +287,13 @@ async fn sim_printer(State(state): State<WebState>, Json(body): Json<SimPrinterF
         "paper_out" => PrinterStatus::PaperOut,
         "cover_open" => PrinterStatus::CoverOpen,
         "offline" => PrinterStatus::Offline,
-        _ => return bad_request("fault must be none, paper_out, cover_open or offline"),
+        "paper_low" => PrinterStatus::PaperLow,
+        "paper_jam" => PrinterStatus::Error(PrinterErrorKind::PaperJam),
+        _ => {
+            return bad_request(
+                "fault must be none, paper_low, paper_out, cover_open, paper_jam or offline",
+            );
+        }
     };
     match &state.sim_printer {
         Some(printer) => {

@@ -7,6 +7,8 @@
 //! workflow reads. Output devices (printer, lamp) are traits the workflow calls.
 
 pub mod gpio;
+pub mod hid_scanner;
+pub mod keyboard_wedge;
 #[cfg(feature = "rpi")]
 pub mod rpi;
 pub mod scan_decoder;
@@ -36,28 +38,73 @@ pub enum Input {
     ScannerConnected(bool),
 }
 
-/// What a printer says about itself. A closed set, so every state has a message for a person.
+/// What a printer says about itself. A closed set, so every state has a message for a person;
+/// every printer language's status reply parses into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrinterStatus {
     /// Ready to print.
     Ready,
+    /// Prints, but the paper roll or label stock is nearly finished.
+    PaperLow,
     /// Out of paper or labels.
     PaperOut,
     /// The cover is open.
     CoverOpen,
-    /// Not answering (unplugged, switched off).
+    /// Not answering (unplugged, switched off, or silent when asked).
     Offline,
+    /// The printer reports a fault of its own.
+    Error(PrinterErrorKind),
+}
+
+/// The faults a printer reports beyond paper and cover, as far as its language tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrinterErrorKind {
+    /// Paper or labels jammed in the feed.
+    PaperJam,
+    /// The cutter failed or jammed.
+    Cutter,
+    /// The print head is too hot (or too cold) to print.
+    HeadTemperature,
+    /// The loaded media is not the one the job was made for.
+    WrongMedia,
+    /// The printer is paused, or busy with something a person must finish at the printer.
+    Paused,
+    /// The printer's answer made no sense (a garbled or foreign reply).
+    BadReply,
+    /// A fault the printer reports without saying which.
+    Other,
+}
+
+impl PrinterErrorKind {
+    fn name(self) -> &'static str {
+        match self {
+            PrinterErrorKind::PaperJam => "paper_jam",
+            PrinterErrorKind::Cutter => "cutter",
+            PrinterErrorKind::HeadTemperature => "head_temperature",
+            PrinterErrorKind::WrongMedia => "wrong_media",
+            PrinterErrorKind::Paused => "paused",
+            PrinterErrorKind::BadReply => "bad_reply",
+            PrinterErrorKind::Other => "printer_error",
+        }
+    }
 }
 
 impl PrinterStatus {
-    /// The fault's name in events (`paper_out` …); `None` when ready.
+    /// Whether a job sent now would print.
+    pub fn can_print(self) -> bool {
+        matches!(self, PrinterStatus::Ready | PrinterStatus::PaperLow)
+    }
+
+    /// The fault's name in events (`paper_out` …); `None` when the printer can print.
     pub fn fault_name(self) -> Option<&'static str> {
         match self {
-            PrinterStatus::Ready => None,
+            PrinterStatus::Ready | PrinterStatus::PaperLow => None,
             PrinterStatus::PaperOut => Some("paper_out"),
             PrinterStatus::CoverOpen => Some("cover_open"),
             PrinterStatus::Offline => Some("offline"),
+            PrinterStatus::Error(kind) => Some(kind.name()),
         }
     }
 
@@ -65,11 +112,23 @@ impl PrinterStatus {
     pub fn message(self) -> &'static str {
         match self {
             PrinterStatus::Ready => "Drukarka gotowa / Printer ready",
+            PrinterStatus::PaperLow => {
+                "Kończy się papier w drukarce / The printer's paper is running low"
+            }
             PrinterStatus::PaperOut => {
                 "Brak papieru w drukarce — prosimy zgłosić obsłudze / The printer is out of paper — please tell the staff"
             }
             PrinterStatus::CoverOpen => "Otwarta pokrywa drukarki / The printer cover is open",
             PrinterStatus::Offline => "Drukarka nie odpowiada / The printer is not responding",
+            PrinterStatus::Error(PrinterErrorKind::PaperJam) => {
+                "Papier zaciął się w drukarce — prosimy zgłosić obsłudze / Paper is jammed in the printer — please tell the staff"
+            }
+            PrinterStatus::Error(PrinterErrorKind::WrongMedia) => {
+                "W drukarce jest niewłaściwy papier / The printer has the wrong paper loaded"
+            }
+            PrinterStatus::Error(_) => {
+                "Drukarka zgłasza błąd — prosimy zgłosić obsłudze / The printer reports a fault — please tell the staff"
+            }
         }
     }
 }

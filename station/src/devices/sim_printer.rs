@@ -164,7 +164,7 @@ impl Printer for SimPrinter {
         let _one_job_at_a_time = self.printing.lock().unwrap_or_else(|e| e.into_inner());
         let number = {
             let state = self.state();
-            if state.status != PrinterStatus::Ready {
+            if !state.status.can_print() {
                 return Err(state.status);
             }
             state.printed.last().map_or(1, |p| p.number + 1)
