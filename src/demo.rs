@@ -60,6 +60,7 @@ pub fn station_config(
         drop_timeout_secs: 30,
         badge_prefix: "URNA-STAFF:".to_owned(),
         scanner: None,
+        hid_scanner: None,
         gpio: None,
         simulation: true,
     }
