@@ -46,6 +46,39 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Labels: list the templates, render one to a PNG to see what the printer would print.
+    Label {
+        #[command(subcommand)]
+        command: LabelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabelCommand {
+    /// Render a template with field values to a 1-bit PNG at the printer's resolution.
+    Render {
+        /// A template name (built in, or in --templates-dir) or a path to a .toml file.
+        #[arg(long)]
+        template: String,
+        /// A folder of templates that add to or replace the built-in ones by name.
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
+        /// A field value, e.g. --field intake_id=GW7K-222K-8 (repeat for each field).
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+        /// Fill the fields not given with sample values.
+        #[arg(long)]
+        sample: bool,
+        /// Where to write the PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the templates: name, size, printer, fields.
+    List {
+        /// A folder of templates that add to or replace the built-in ones by name.
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,7 +168,95 @@ fn run(cli: Cli) -> Result<()> {
             LogCommand::Show { db, last } => show(db, last),
             LogCommand::Export { db } => export(db),
         },
+        Command::Label { command } => match command {
+            LabelCommand::Render {
+                template,
+                templates_dir,
+                fields,
+                sample,
+                out,
+            } => label_render(&template, templates_dir.as_deref(), &fields, sample, &out),
+            LabelCommand::List { templates_dir } => label_list(templates_dir.as_deref()),
+        },
     }
+}
+
+fn templates(dir: Option<&std::path::Path>) -> Result<station::template::Templates> {
+    use station::template::Templates;
+    Ok(match dir {
+        Some(dir) => Templates::with_dir(dir)?,
+        None => Templates::builtin()?,
+    })
+}
+
+fn label_render(
+    name: &str,
+    dir: Option<&std::path::Path>,
+    given: &[String],
+    sample: bool,
+    out: &std::path::Path,
+) -> Result<()> {
+    use station::template::Fields;
+    let template = templates(dir)?.find(name)?;
+    let mut fields = if sample {
+        Fields::sample()
+    } else {
+        Fields::new()
+    };
+    for assignment in given {
+        fields
+            .set_assignment(assignment)
+            .with_context(|| format!("--field {assignment}"))?;
+    }
+    let missing: Vec<_> = template
+        .fields()
+        .into_iter()
+        .filter(|f| fields.get(*f).is_none())
+        .map(|f| f.name())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "template {} needs values for: {} (give each with --field key=value, or --sample)",
+        template.name(),
+        missing.join(", ")
+    );
+    let image = template.render(&fields)?;
+    let png = station::label::encode_png(&image)?;
+    std::fs::write(out, png).with_context(|| format!("cannot write {}", out.display()))?;
+    let size = template.label_size();
+    writeln!(
+        std::io::stdout().lock(),
+        "wrote {} ({} × {} dots at {} dpi, {:.1} × {:.1} mm)",
+        out.display(),
+        image.width(),
+        image.height(),
+        size.dpi,
+        size.mm(image.width()),
+        size.mm(image.height())
+    )?;
+    Ok(())
+}
+
+fn label_list(dir: Option<&std::path::Path>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for t in templates(dir)?.iter() {
+        let height = t
+            .height_mm()
+            .map_or_else(|| "continuous".to_owned(), |h| format!("{h} mm"));
+        let fields: Vec<_> = t.fields().into_iter().map(|f| f.name()).collect();
+        writeln!(
+            out,
+            "{:<20} {} mm × {height}, {} dpi, {}: {}\n{:<20} fields: {}",
+            t.name(),
+            t.width_mm(),
+            t.dpi(),
+            t.printer(),
+            t.description(),
+            "",
+            fields.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 fn doctor(path: PathBuf) -> Result<()> {

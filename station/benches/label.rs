@@ -1,4 +1,5 @@
-//! Rendering time of a receipt and an envelope label at both paper widths.
+//! Rendering time of a receipt and an envelope label at both paper widths, and of every
+//! shipped label template with sample values.
 //! Run: `cargo bench -p station --bench label`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,6 +8,7 @@ use records::{IntakeId, ReceiptPayload, SigningKey};
 use station::label::{
     EnvelopeLabel, LabelSize, Receipt, render_envelope_label, render_receipt, standard_next_steps,
 };
+use station::template::{Field, Fields, Template, builtin_names};
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
@@ -38,6 +40,15 @@ fn benches(c: &mut Criterion) {
         });
         c.bench_function(&format!("render envelope label {name}"), |b| {
             b.iter(|| render_envelope_label(black_box(&envelope), size))
+        });
+    }
+    let fields = Fields::sample()
+        .with(Field::IntakeId, intake.to_string())
+        .with(Field::ReceiptPayload, receipt.payload.clone());
+    for name in builtin_names() {
+        let template = Template::builtin(name).unwrap();
+        c.bench_function(&format!("render template {name}"), |b| {
+            b.iter(|| template.render(black_box(&fields)).unwrap())
         });
     }
 }

@@ -3,7 +3,7 @@
 //! Every pixel of the output is 0 (black) or 255 (white): a thermal head prints grey as mush, so
 //! text coverage is thresholded at one half, QR modules are whole dots and Code128 bars are whole
 //! dots. Pages are laid out top to bottom by [`Layout`], which the fixed layouts here use and
-//! which the label templates can later drive element by element.
+//! which [`crate::template`] drives element by element.
 //!
 //! The text font is DejaVu Sans (regular and bold), bundled in `station/fonts/` with its license:
 //! it has every Polish letter, and bundling it means a label looks the same on every station.
@@ -42,6 +42,11 @@ impl LabelSize {
     /// How many dots `mm` millimetres take, rounded to whole dots.
     pub fn dots(self, mm: f32) -> u32 {
         (mm * self.dpi as f32 / 25.4).round().max(0.0) as u32
+    }
+
+    /// How many millimetres `dots` dots take.
+    pub fn mm(self, dots: u32) -> f32 {
+        dots as f32 * 25.4 / self.dpi.max(1) as f32
     }
 
     /// Font size in points as pixels at this resolution.
@@ -121,6 +126,20 @@ pub enum LabelError {
         /// Dots available.
         width: u32,
     },
+    /// One character is wider than the column at this size: it can be neither wrapped nor cut.
+    #[error("character {glyph:?} is wider than the {width} dots available at this size")]
+    GlyphTooWide {
+        /// The character.
+        glyph: char,
+        /// Dots available.
+        width: u32,
+    },
+    /// The bundled font could not be read (a broken build); nothing can be written.
+    #[error("the bundled font cannot be read")]
+    NoFont,
+    /// The image could not be encoded as PNG.
+    #[error("cannot encode the label as PNG: {0}")]
+    Png(String),
 }
 
 /// Renders the envelope label: intake id large and as Code128, category, station, date.
@@ -293,12 +312,114 @@ pub fn missing_glyphs(text: &str) -> Vec<char> {
     missing
 }
 
-/// A page built top to bottom: each element is placed below the previous one, full width.
-/// The page is white; elements only ever add black dots.
+/// Error-correction level of a QR code: how much of the code may be smudged or torn and still
+/// read, bought with more modules for the same data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum QrLevel {
+    /// About 7 % may be lost.
+    L,
+    /// About 15 % may be lost; what receipts use.
+    #[default]
+    M,
+    /// About 25 % may be lost.
+    Q,
+    /// About 30 % may be lost.
+    H,
+}
+
+impl QrLevel {
+    fn ec(self) -> EcLevel {
+        match self {
+            QrLevel::L => EcLevel::L,
+            QrLevel::M => EcLevel::M,
+            QrLevel::Q => EcLevel::Q,
+            QrLevel::H => EcLevel::H,
+        }
+    }
+}
+
+/// How a QR code is drawn by [`Layout::qr_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QrStyle {
+    /// Error-correction level.
+    pub level: QrLevel,
+    /// Smallest module size allowed, in whole dots; a code that would need smaller modules to
+    /// fit is an error, because a scanner may not read it.
+    pub min_module: u32,
+    /// Largest module size, in whole dots: the widest that fits up to this is taken.
+    pub max_module: u32,
+    /// Where the code sits in the column.
+    pub align: Align,
+}
+
+/// How a Code128 barcode is drawn by [`Layout::code128_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarcodeStyle {
+    /// Bar height in dots.
+    pub height: u32,
+    /// Widest module in whole dots: the widest that fits up to this is taken.
+    pub max_module: u32,
+    /// Where the barcode sits in the column.
+    pub align: Align,
+    /// The encoded text printed under the bars in this style, for eyes; `None` for bars alone.
+    pub human_readable: Option<TextStyle>,
+}
+
+/// How a block of text is set by [`Layout::text_block`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextBlock {
+    /// Size, weight and alignment.
+    pub style: TextStyle,
+    /// Break lines at the column width; without it a line too wide is cut and ends with "…".
+    pub wrap: bool,
+    /// At most this many lines; the last one shown ends with "…" when more were cut.
+    pub max_lines: Option<u32>,
+    /// Shrink from `style.pt` down to this size (points) so the widest line fits on one line.
+    pub shrink_to_pt: Option<f32>,
+}
+
+/// What [`Layout::text_block`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextSet {
+    /// Lines drawn.
+    pub lines: u32,
+    /// Rows each line takes.
+    pub line_height: u32,
+    /// The size used, after any shrinking.
+    pub pt: f32,
+    /// Whether anything was cut (and "…" printed in its place).
+    pub truncated: bool,
+}
+
+/// Whether the bundled fonts (both faces) can draw `c`.
+pub fn can_draw(c: char) -> bool {
+    FONTS.as_ref().is_some_and(|fonts| {
+        fonts.regular.glyph_id(c) != GlyphId(0) && fonts.bold.glyph_id(c) != GlyphId(0)
+    })
+}
+
+/// `image` as PNG bytes: what `urna label render` writes and what a person can look at.
+pub fn encode_png(image: &GrayImage) -> Result<Vec<u8>, LabelError> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| LabelError::Png(e.to_string()))?;
+    Ok(bytes.into_inner())
+}
+
+/// A page built top to bottom: each element is placed at the cursor, across the column (by
+/// default the paper width less 1 mm each side), and the cursor moves below it. The page is
+/// white; elements only ever add black dots, and it grows as elements are added.
 #[derive(Clone)]
 pub struct Layout {
     size: LabelSize,
-    margin: u32,
+    /// First dot of the column elements are placed in.
+    left: u32,
+    /// Width of that column in dots.
+    width: u32,
+    /// Row where the next element's top goes.
+    cursor: u32,
+    /// Rows the page has so far.
     height: u32,
     /// Row-major, one byte per dot, `size.width_dots` per row.
     dots: Vec<u8>,
@@ -307,38 +428,82 @@ pub struct Layout {
 impl Layout {
     /// An empty page with 1 mm side margins.
     pub fn new(size: LabelSize) -> Self {
+        let margin = size.dots(1.0).min(size.width_dots / 8);
+        Layout::with_margins(size, margin, margin)
+    }
+
+    /// An empty page whose column leaves `left` and `right` dots of side margin.
+    pub fn with_margins(size: LabelSize, left: u32, right: u32) -> Self {
+        let left = left.min(size.width_dots);
         Layout {
             size,
-            margin: size.dots(1.0).min(size.width_dots / 8),
+            left,
+            width: size.width_dots.saturating_sub(left).saturating_sub(right),
+            cursor: 0,
             height: 0,
             dots: Vec::new(),
         }
     }
 
-    fn content_width(&self) -> u32 {
-        self.size.width_dots.saturating_sub(2 * self.margin)
+    /// The paper this page is for.
+    pub fn size(&self) -> LabelSize {
+        self.size
     }
 
-    /// Adds `rows` white rows; returns the first new row.
-    fn grow(&mut self, rows: u32) -> u32 {
-        let top = self.height;
-        self.height += rows;
-        self.dots
-            .resize(self.size.width_dots as usize * self.height as usize, WHITE);
-        top
+    /// The column elements are placed in: its first dot and its width.
+    pub fn column(&self) -> (u32, u32) {
+        (self.left, self.width)
     }
 
-    fn black(&mut self, x: i64, y: i64) {
-        if x >= 0 && y >= 0 && x < i64::from(self.size.width_dots) && y < i64::from(self.height) {
-            self.dots[y as usize * self.size.width_dots as usize + x as usize] = BLACK;
+    /// Places the following elements in the column from dot `left`, `width` dots wide (both
+    /// clamped to the page).
+    pub fn set_column(&mut self, left: u32, width: u32) {
+        self.left = left.min(self.size.width_dots);
+        self.width = width.min(self.size.width_dots - self.left);
+    }
+
+    /// Row where the next element's top goes.
+    pub fn cursor(&self) -> u32 {
+        self.cursor
+    }
+
+    /// Places the next element's top at row `y`, above or below what is already there.
+    pub fn set_cursor(&mut self, y: u32) {
+        self.cursor = y;
+    }
+
+    /// Rows the page has so far.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Makes the page at least `rows` tall, adding white rows at the bottom.
+    pub fn ensure_height(&mut self, rows: u32) {
+        if rows > self.height {
+            self.height = rows;
+            self.dots
+                .resize(self.size.width_dots as usize * rows as usize, WHITE);
         }
     }
 
+    /// Takes `rows` rows at the cursor, growing the page if needed; returns the first.
+    fn grow(&mut self, rows: u32) -> u32 {
+        let top = self.cursor;
+        self.cursor = self.cursor.saturating_add(rows);
+        self.ensure_height(self.cursor);
+        top
+    }
+
+    /// Blackens the dots of a rectangle that lie on the page.
     fn fill(&mut self, x: u32, y: u32, w: u32, h: u32) {
-        for yy in y..y + h {
-            for xx in x..x + w {
-                self.black(i64::from(xx), i64::from(yy));
-            }
+        let row = self.size.width_dots as usize;
+        let (x0, x1) = (
+            x.min(self.size.width_dots),
+            x.saturating_add(w).min(self.size.width_dots),
+        );
+        for yy in y..y.saturating_add(h).min(self.height) {
+            let start = yy as usize * row;
+            self.dots[start + x0 as usize..start + x1 as usize].fill(BLACK);
         }
     }
 
@@ -351,8 +516,28 @@ impl Layout {
     pub fn rule(&mut self) {
         let pad = self.size.dots(1.0);
         let thick = self.size.dots(0.25).max(1);
-        let top = self.grow(pad + thick + pad);
-        self.fill(self.margin, top + pad, self.content_width(), thick);
+        self.hline(thick, pad);
+    }
+
+    /// Adds a horizontal line `thickness` dots thick across the column, with `pad` white rows
+    /// above and below it.
+    pub fn hline(&mut self, thickness: u32, pad: u32) {
+        let top = self.grow(pad + thickness + pad);
+        self.fill(self.left, top + pad, self.width, thickness);
+    }
+
+    /// Draws the outline of a rectangle, its lines `thickness` dots thick inside its edges,
+    /// growing the page to hold it. The cursor does not move.
+    pub fn frame(&mut self, x: u32, y: u32, w: u32, h: u32, thickness: u32) {
+        if w == 0 || h == 0 {
+            return;
+        }
+        self.ensure_height(y.saturating_add(h));
+        let t = thickness.max(1);
+        self.fill(x, y, w, t.min(h));
+        self.fill(x, (y + h).saturating_sub(t).max(y), w, t.min(h));
+        self.fill(x, y, t.min(w), h);
+        self.fill((x + w).saturating_sub(t).max(x), y, t.min(w), h);
     }
 
     /// Adds text wrapped at the content width: at spaces where it can, inside a word (an
@@ -360,9 +545,9 @@ impl Layout {
     pub fn text(&mut self, text: &str, style: TextStyle) {
         let Some(font) = font(style.bold) else { return };
         let scaled = font.as_scaled(PxScale::from(self.size.px(style.pt)));
-        let width = self.content_width() as f32;
+        let width = self.width as f32;
         for line in wrap(&scaled, text, width) {
-            self.line(&scaled, &line, style.align);
+            self.draw_line(&scaled, &line, style.align);
         }
     }
 
@@ -370,7 +555,7 @@ impl Layout {
     /// smallest size allowed) it wraps instead. For what must be read at a glance: the id, the date.
     pub fn text_fit(&mut self, text: &str, max_pt: f32, style: TextStyle) {
         let Some(font) = font(style.bold) else { return };
-        let width = self.content_width() as f32;
+        let width = self.width as f32;
         let mut pt = max_pt;
         let measured = measure(&font.as_scaled(PxScale::from(self.size.px(pt))), text);
         if measured > width {
@@ -380,17 +565,90 @@ impl Layout {
         self.text(text, TextStyle { pt, ..style });
     }
 
-    fn line<F: Font>(&mut self, scaled: &ab_glyph::PxScaleFont<&F>, line: &str, align: Align) {
+    /// Adds a block of text as `block` says: shrunk to one line if asked, wrapped or cut at the
+    /// column width, at most `max_lines` lines. Fails, drawing nothing, only when a single
+    /// character is wider than the column (it could neither wrap nor be cut) or the font is gone.
+    pub fn text_block(&mut self, text: &str, block: &TextBlock) -> Result<TextSet, LabelError> {
+        let style = block.style;
+        let font = font(style.bold).ok_or(LabelError::NoFont)?;
+        let width = self.width as f32;
+        let widest = |pt: f32| {
+            let scaled = font.as_scaled(PxScale::from(self.size.px(pt)));
+            text.split('\n')
+                .map(|p| measure(&scaled, p))
+                .fold(0.0_f32, f32::max)
+        };
+        let mut pt = style.pt;
+        if let Some(min_pt) = block.shrink_to_pt {
+            let mut measured = widest(pt);
+            // Advances scale almost linearly with size; each step down also absorbs the kerning
+            // and hinting that do not, and a few steps always settle it.
+            for _ in 0..8 {
+                if measured <= width || pt <= min_pt {
+                    break;
+                }
+                pt = (pt * width / measured * 0.98).max(min_pt);
+                measured = widest(pt);
+            }
+        }
+        let scaled = font.as_scaled(PxScale::from(self.size.px(pt)));
+        for c in text.chars().filter(|c| !c.is_control()) {
+            if scaled.h_advance(scaled.glyph_id(c)) > width {
+                return Err(LabelError::GlyphTooWide {
+                    glyph: c,
+                    width: self.width,
+                });
+            }
+        }
+        let mut truncated = false;
+        let mut lines = if block.wrap {
+            wrap(&scaled, text, width)
+        } else {
+            let mut lines = Vec::new();
+            for line in text.split('\n') {
+                if measure(&scaled, line) <= width {
+                    lines.push(line.to_owned());
+                } else {
+                    truncated = true;
+                    lines.push(ellipsize(&scaled, line, width)?);
+                }
+            }
+            lines
+        };
+        if let Some(max) = block.max_lines {
+            let max = max.max(1) as usize;
+            if lines.len() > max {
+                lines.truncate(max);
+                truncated = true;
+                if let Some(last) = lines.last_mut() {
+                    *last = ellipsize(&scaled, last, width)?;
+                }
+            }
+        }
+        for line in &lines {
+            self.draw_line(&scaled, line, style.align);
+        }
+        Ok(TextSet {
+            lines: lines.len() as u32,
+            line_height: line_rows(&scaled),
+            pt,
+            truncated,
+        })
+    }
+
+    fn draw_line<F: Font>(&mut self, scaled: &ab_glyph::PxScaleFont<&F>, line: &str, align: Align) {
         let ascent = scaled.ascent().ceil();
-        let rows = (scaled.ascent() - scaled.descent() + scaled.line_gap()).ceil() as u32;
-        let top = self.grow(rows.max(1));
-        let room = self.content_width() as f32 - measure(scaled, line);
-        let left = self.margin as f32
+        let top = self.grow(line_rows(scaled));
+        let room = self.width as f32 - measure(scaled, line);
+        let left = self.left as f32
             + match align {
                 Align::Left => 0.0,
                 Align::Center => (room / 2.0).max(0.0).floor(),
                 Align::Right => room.max(0.0),
             };
+        // Ink that a glyph's overhang would put past the column is dropped: the margins and a
+        // box's frame stay clean whatever the text.
+        let (clip_left, clip_right) = (i64::from(self.left), i64::from(self.left + self.width));
         let mut caret = left;
         let mut previous: Option<GlyphId> = None;
         for c in line.chars() {
@@ -405,75 +663,177 @@ impl Layout {
             if let Some(outline) = scaled.outline_glyph(glyph) {
                 let bounds = outline.px_bounds();
                 let (x0, y0) = (bounds.min.x as i64, bounds.min.y as i64);
+                let (row, height) = (i64::from(self.size.width_dots), i64::from(self.height));
+                let dots = &mut self.dots;
                 // Half coverage or more is black, less is white: no grey for the thermal head.
                 outline.draw(|x, y, coverage| {
-                    if coverage >= 0.5 {
-                        self.black(x0 + i64::from(x), y0 + i64::from(y));
+                    let (x, y) = (x0 + i64::from(x), y0 + i64::from(y));
+                    if coverage >= 0.5 && x >= clip_left && x < clip_right && y >= 0 && y < height {
+                        dots[(y * row + x) as usize] = BLACK;
                     }
                 });
             }
         }
     }
 
+    /// The dots the symbol of a code may span in the column, given that its quiet zone of
+    /// `quiet` dots on each side may reach into the margins but not past the paper's edge.
+    fn span(&self, quiet: u32) -> (u32, u32) {
+        let lo = self.left.max(quiet);
+        let hi = (self.left + self.width).min(self.size.width_dots.saturating_sub(quiet));
+        (lo, hi.max(lo))
+    }
+
     /// Adds a QR code of `data` (error correction level M) centred, with modules of between
     /// `min_module` and `max_module` whole dots and a quiet zone of 4 modules on every side.
     pub fn qr(&mut self, data: &str, min_module: u32, max_module: u32) -> Result<(), LabelError> {
-        let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
+        self.qr_with(
+            data,
+            &QrStyle {
+                level: QrLevel::M,
+                min_module,
+                max_module,
+                align: Align::Center,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Adds a QR code of `data` as `style` says, with the largest whole-dot module size in its
+    /// range that fits the column and a quiet zone of 4 modules on every side (which may reach
+    /// into the side margins). Returns the module size in dots.
+    pub fn qr_with(&mut self, data: &str, style: &QrStyle) -> Result<u32, LabelError> {
+        let code = QrCode::with_error_correction_level(data.as_bytes(), style.level.ec())
             .map_err(|e| LabelError::Qr(e.to_string()))?;
         let n = code.width() as u32;
         let quiet = 4;
-        let across = n + 2 * quiet;
-        // The quiet zone may reach into the margins: the paper there is white too.
-        let module = (self.size.width_dots / across).min(max_module);
-        if module < min_module.max(1) {
-            return Err(LabelError::QrTooWide {
-                modules: across,
-                width: self.size.width_dots,
-                min_module,
-            });
-        }
-        let left = (self.size.width_dots - across * module) / 2 + quiet * module;
-        let top = self.grow(across * module) + quiet * module;
+        let module = (style.min_module.max(1)..=style.max_module)
+            .rev()
+            .find(|&m| {
+                let (lo, hi) = self.span(quiet * m);
+                hi - lo >= n * m
+            })
+            .ok_or(LabelError::QrTooWide {
+                modules: n + 2 * quiet,
+                width: self.width,
+                min_module: style.min_module,
+            })?;
+        let (lo, hi) = self.span(quiet * module);
+        let left = aligned(lo, hi, n * module, style.align);
+        let top = self.grow((n + 2 * quiet) * module) + quiet * module;
         for (i, color) in code.to_colors().into_iter().enumerate() {
             if color == Color::Dark {
                 let (x, y) = (i as u32 % n, i as u32 / n);
                 self.fill(left + x * module, top + y * module, module, module);
             }
         }
-        Ok(())
+        Ok(module)
     }
 
     /// Adds `text` as a Code128 (code set B) barcode `height` dots tall, centred, with bars of
     /// the widest whole number of dots (up to 4 per module) that fits with 10-module quiet zones.
     pub fn code128(&mut self, text: &str, height: u32) -> Result<(), LabelError> {
+        self.code128_with(
+            text,
+            &BarcodeStyle {
+                height,
+                max_module: 4,
+                align: Align::Center,
+                human_readable: None,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Adds `text` as a Code128 (code set B) barcode as `style` says, with bars of the widest
+    /// whole number of dots up to `style.max_module` that fits with 10-module quiet zones (which
+    /// may reach into the side margins). Returns the module size in dots.
+    pub fn code128_with(&mut self, text: &str, style: &BarcodeStyle) -> Result<u32, LabelError> {
         let widths = code128::widths(text)?;
-        let modules: u32 = widths.iter().map(|&w| u32::from(w)).sum::<u32>() + 2 * 10;
-        let module = (self.size.width_dots / modules).min(4);
-        if module == 0 {
-            return Err(LabelError::BarcodeTooWide {
-                modules,
-                width: self.size.width_dots,
-            });
-        }
-        let mut x = (self.size.width_dots - modules * module) / 2 + 10 * module;
-        let top = self.grow(height);
+        let bars: u32 = widths.iter().map(|&w| u32::from(w)).sum();
+        let quiet = 10;
+        let module = (1..=style.max_module.max(1))
+            .rev()
+            .find(|&m| {
+                let (lo, hi) = self.span(quiet * m);
+                hi - lo >= bars * m
+            })
+            .ok_or(LabelError::BarcodeTooWide {
+                modules: bars + 2 * quiet,
+                width: self.width,
+            })?;
+        let (lo, hi) = self.span(quiet * module);
+        let mut x = aligned(lo, hi, bars * module, style.align);
+        let top = self.grow(style.height);
         for (i, &w) in widths.iter().enumerate() {
             let w = u32::from(w) * module;
             // Elements alternate bar, space, bar …, starting with a bar.
             if i % 2 == 0 {
-                self.fill(x, top, w, height);
+                self.fill(x, top, w, style.height);
             }
             x += w;
         }
-        Ok(())
+        if let Some(text_style) = style.human_readable {
+            self.gap(self.size.dots(0.5));
+            self.text_block(
+                text,
+                &TextBlock {
+                    style: TextStyle {
+                        align: style.align,
+                        ..text_style
+                    },
+                    wrap: true,
+                    max_lines: None,
+                    shrink_to_pt: None,
+                },
+            )?;
+        }
+        Ok(module)
     }
 
     /// The page so far as an image, `width_dots` wide.
     pub fn finish(self) -> GrayImage {
         let width = self.size.width_dots;
         GrayImage::from_raw(width, self.height, self.dots)
-            // `dots` always holds exactly width × height bytes (see `grow`).
+            // `dots` always holds exactly width × height bytes (see `ensure_height`).
             .unwrap_or_else(|| GrayImage::new(width, 0))
+    }
+}
+
+/// Where a run `size` dots long starts between `lo` and `hi` when aligned as `align` says.
+fn aligned(lo: u32, hi: u32, size: u32, align: Align) -> u32 {
+    let room = (hi - lo).saturating_sub(size);
+    lo + match align {
+        Align::Left => 0,
+        Align::Center => room / 2,
+        Align::Right => room,
+    }
+}
+
+fn line_rows<F: Font>(scaled: &ab_glyph::PxScaleFont<&F>) -> u32 {
+    ((scaled.ascent() - scaled.descent() + scaled.line_gap()).ceil() as u32).max(1)
+}
+
+/// `line` cut so that it and a closing "…" fit `width`, the "…" always added: it tells the
+/// reader something is missing.
+fn ellipsize<F: Font>(
+    scaled: &ab_glyph::PxScaleFont<&F>,
+    line: &str,
+    width: f32,
+) -> Result<String, LabelError> {
+    let mut kept = line.trim_end().to_owned();
+    loop {
+        let candidate = format!("{kept}…");
+        if measure(scaled, &candidate) <= width {
+            return Ok(candidate);
+        }
+        if kept.pop().is_none() {
+            return Err(LabelError::GlyphTooWide {
+                glyph: '…',
+                width: width as u32,
+            });
+        }
+        kept.truncate(kept.trim_end().len());
     }
 }
 
@@ -482,7 +842,9 @@ impl std::fmt::Debug for Layout {
         // Not the dots themselves: a receipt is a few hundred thousand of them.
         f.debug_struct("Layout")
             .field("size", &self.size)
-            .field("margin", &self.margin)
+            .field("left", &self.left)
+            .field("width", &self.width)
+            .field("cursor", &self.cursor)
             .field("height", &self.height)
             .finish_non_exhaustive()
     }

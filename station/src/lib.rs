@@ -5,6 +5,7 @@
 //! - [`checkpoint`] — the verified tip kept beside the log, which also reveals rollbacks;
 //! - [`keys`] — the station's signing key on disk;
 //! - [`label`] — envelope labels and receipts rendered to 1-bit rasters;
+//! - [`template`] — label templates: the format, checked loading, rendering with fields;
 //! - [`devices`] — the hardware boundary: device traits and simulated backends;
 //! - [`config`] — `station.toml`, checked strictly at start-up;
 //! - [`clock`] — wall-clock readings and whether to trust them;
@@ -35,6 +36,7 @@ pub mod scanned;
 pub mod shared_log;
 pub mod shutdown;
 pub mod sync;
+pub mod template;
 pub mod web;
 pub mod workflow;
 
