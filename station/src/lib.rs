@@ -6,6 +6,7 @@
 //! - [`keys`] — the station's signing key on disk;
 //! - [`label`] — envelope labels and receipts rendered to 1-bit rasters;
 //! - [`template`] — label templates: the format, checked loading, rendering with fields;
+//! - [`printer`] — printer languages (ESC/POS, ZPL, Brother QL) and the links to printers;
 //! - [`devices`] — the hardware boundary: device traits and simulated backends;
 //! - [`config`] — `station.toml`, checked strictly at start-up;
 //! - [`clock`] — wall-clock readings and whether to trust them;
@@ -31,6 +32,7 @@ pub mod label;
 pub mod log_store;
 pub mod mailroom;
 pub mod pages;
+pub mod printer;
 pub mod runtime;
 pub mod scanned;
 pub mod shared_log;

@@ -16,6 +16,8 @@ use crate::error::{Error, Result, io};
 use crate::keys::StationKey;
 use crate::kiosk::{self, KioskView};
 use crate::mailroom::{self, MailroomView};
+use crate::printer::escpos::{EscPos, EscPosEmulator};
+use crate::printer::link::LinkTimeouts;
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
 use crate::sync::{self, SyncStatus};
@@ -55,7 +57,11 @@ pub async fn run(
         })??;
     let log = SharedLog::new(log);
     let labels = config.data_dir.join(LABELS_DIR);
-    let sim_printer = Arc::new(SimPrinter::new(labels.clone()).map_err(io(&labels))?);
+    // The simulated receipt printer speaks ESC/POS at 58 mm; the station reaches it through
+    // the real link, transport and encoder (see `Role::Urn` below).
+    let sim_printer = Arc::new(
+        SimPrinter::new(labels.clone(), || Box::new(EscPosEmulator::new())).map_err(io(&labels))?,
+    );
     let gpio_config = config.gpio.clone().unwrap_or_default();
     let lamp = GpioLamp::new();
 
@@ -130,7 +136,19 @@ pub async fn run(
     let (kiosk_view, mailroom_view) = match config.role {
         Role::Urn => {
             let (tx, rx) = watch::channel(KioskView::initial());
-            let printer: Arc<dyn Printer> = sim_printer.clone();
+            let printer: Arc<dyn Printer> = Arc::new(
+                sim_printer
+                    .station_printer(
+                        Box::new(EscPos::new(EscPos::WIDTH_58MM)),
+                        // A retry on loopback costs nothing: the printer is back within a
+                        // second of the control page's "OK".
+                        LinkTimeouts {
+                            reconnect_max_ms: 1_000,
+                            ..LinkTimeouts::default()
+                        },
+                    )
+                    .map_err(io("simulated printer"))?,
+            );
             let lamp: Arc<dyn Lamp> = Arc::new(lamp.clone());
             tasks.spawn(kiosk::run(
                 config.clone(),

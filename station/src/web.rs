@@ -20,7 +20,7 @@ use tokio_stream::wrappers::WatchStream;
 use crate::config::{Role, StationConfig};
 use crate::devices::sim_pins::SimPinHandle;
 use crate::devices::sim_printer::SimPrinter;
-use crate::devices::{Input, Printer, PrinterErrorKind, PrinterStatus};
+use crate::devices::{Input, PrinterErrorKind, PrinterStatus};
 use crate::kiosk::KioskView;
 use crate::mailroom::MailroomView;
 use crate::sync::SyncStatus;
