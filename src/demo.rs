@@ -61,6 +61,8 @@ pub fn station_config(
         badge_prefix: "URNA-STAFF:".to_owned(),
         scanner: None,
         hid_scanner: None,
+        printers: Default::default(),
+        labels: Default::default(),
         gpio: None,
         simulation: true,
     }

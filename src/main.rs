@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use records::{ChainTip, Event, KeyRing};
+use station::printer::link::LanguagePrinter;
 use station::{LogStore, StationKey, StoredEvent};
 
 /// urna — document drop urns and the mailroom behind them.
@@ -51,27 +52,67 @@ enum Command {
         #[command(subcommand)]
         command: LabelCommand,
     },
+    /// The station's printers.
+    Printer {
+        #[command(subcommand)]
+        command: PrinterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrinterCommand {
+    /// Ask a printer for its status (paper, cover, errors); fails unless it can print.
+    Status {
+        /// The printer's name under [printers] in the config.
+        name: String,
+        /// The station's configuration.
+        #[arg(long, default_value = "/etc/urna/station.toml")]
+        config: PathBuf,
+    },
+}
+
+/// A template and the values to fill it with.
+#[derive(Debug, clap::Args)]
+struct LabelArgs {
+    /// A template name (built in, or in --templates-dir) or a path to a .toml file.
+    #[arg(long)]
+    template: String,
+    /// A folder of templates that add to or replace the built-in ones by name.
+    #[arg(long)]
+    templates_dir: Option<PathBuf>,
+    /// A field value, e.g. --field intake_id=GW7K-222K-8 (repeat for each field).
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    fields: Vec<String>,
+    /// Fill the fields not given with sample values.
+    #[arg(long)]
+    sample: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum LabelCommand {
     /// Render a template with field values to a 1-bit PNG at the printer's resolution.
     Render {
-        /// A template name (built in, or in --templates-dir) or a path to a .toml file.
-        #[arg(long)]
-        template: String,
-        /// A folder of templates that add to or replace the built-in ones by name.
-        #[arg(long)]
-        templates_dir: Option<PathBuf>,
-        /// A field value, e.g. --field intake_id=GW7K-222K-8 (repeat for each field).
-        #[arg(long = "field", value_name = "KEY=VALUE")]
-        fields: Vec<String>,
-        /// Fill the fields not given with sample values.
-        #[arg(long)]
-        sample: bool,
+        #[command(flatten)]
+        label: LabelArgs,
         /// Where to write the PNG.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print a template on one of the station's printers (named under [printers] in its config).
+    Print {
+        /// The station's configuration, which names the printers.
+        #[arg(long, default_value = "/etc/urna/station.toml")]
+        config: PathBuf,
+        /// The printer's name in the config.
+        #[arg(long)]
+        printer: String,
+        /// The template and its values; intake_id is needed, as every label urna prints
+        /// belongs to an intake.
+        #[command(flatten)]
+        label: LabelArgs,
+        /// What the label is, for the printer's log: envelope, receipt or bin.
+        #[arg(long, default_value = "envelope")]
+        kind: String,
     },
     /// List the templates: name, size, printer, fields.
     List {
@@ -169,41 +210,120 @@ fn run(cli: Cli) -> Result<()> {
             LogCommand::Export { db } => export(db),
         },
         Command::Label { command } => match command {
-            LabelCommand::Render {
-                template,
-                templates_dir,
-                fields,
-                sample,
-                out,
-            } => label_render(&template, templates_dir.as_deref(), &fields, sample, &out),
+            LabelCommand::Render { label, out } => label_render(&label, &out),
+            LabelCommand::Print {
+                config,
+                printer,
+                label,
+                kind,
+            } => label_print(&config, &printer, &label, &kind),
             LabelCommand::List { templates_dir } => label_list(templates_dir.as_deref()),
         },
+        Command::Printer {
+            command: PrinterCommand::Status { name, config },
+        } => printer_status(&config, &name),
     }
 }
 
-fn templates(dir: Option<&std::path::Path>) -> Result<station::template::Templates> {
-    use station::template::Templates;
-    Ok(match dir {
-        Some(dir) => Templates::with_dir(dir)?,
-        None => Templates::builtin()?,
-    })
+fn station_config(path: &std::path::Path) -> Result<station::config::StationConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    station::config::StationConfig::from_toml(&text).with_context(|| format!("{}", path.display()))
 }
 
-fn label_render(
+/// The named printer of the station at `config`, connected (nothing is opened until asked).
+fn named_printer(
+    config: &std::path::Path,
     name: &str,
-    dir: Option<&std::path::Path>,
-    given: &[String],
-    sample: bool,
-    out: &std::path::Path,
+) -> Result<(station::printer::setup::PrinterConfig, LanguagePrinter)> {
+    let station = station_config(config)?;
+    let Some(printer) = station.printers.get(name) else {
+        let known: Vec<&str> = station.printers.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "{} names no printer \"{name}\" (it names: {})",
+            config.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let Some(link) = printer.connect() else {
+        anyhow::bail!(
+            "printer \"{name}\" has no connection in {}: it is simulated, and prints only inside a running station",
+            config.display()
+        );
+    };
+    Ok((printer.clone(), link?))
+}
+
+fn printer_status(config: &std::path::Path, name: &str) -> Result<()> {
+    use station::devices::Printer;
+    let (_, printer) = named_printer(config, name)?;
+    let status = printer.status();
+    writeln!(
+        std::io::stdout().lock(),
+        "{name} ({}): {}",
+        printer.describe(),
+        status.message()
+    )?;
+    anyhow::ensure!(status.can_print(), "printer {name} cannot print now");
+    Ok(())
+}
+
+fn label_print(
+    config: &std::path::Path,
+    printer_name: &str,
+    args: &LabelArgs,
+    kind: &str,
 ) -> Result<()> {
+    use station::devices::{PrintJob, Printer};
+    use station::template::Field;
+    let (template, fields) = label_template(args)?;
+    let intake: records::IntakeId = fields
+        .get(Field::IntakeId)
+        .context("--field intake_id=… is needed: every label urna prints belongs to an intake")?
+        .parse()
+        .context("--field intake_id")?;
+    let label = match kind {
+        "envelope" => records::LabelKind::Envelope,
+        "receipt" => records::LabelKind::Receipt,
+        "bin" => records::LabelKind::Bin,
+        other => anyhow::bail!("--kind {other}: must be envelope, receipt or bin"),
+    };
+    let (_, printer) = named_printer(config, printer_name)?;
+    let job = PrintJob {
+        label,
+        intake,
+        image: template.render(&fields)?,
+        qr_text: fields.get(Field::ReceiptPayload).map(str::to_owned),
+    };
+    printer.print(&job).map_err(|status| {
+        anyhow::anyhow!("printer {printer_name} did not print: {}", status.message())
+    })?;
+    writeln!(
+        std::io::stdout().lock(),
+        "printed {} for {intake} on {printer_name} ({})",
+        template.name(),
+        printer.describe()
+    )?;
+    Ok(())
+}
+
+/// The template named on the command line and the field values given, with samples for the
+/// rest when asked; every field the template uses must have a value.
+fn label_template(
+    args: &LabelArgs,
+) -> Result<(station::template::Template, station::template::Fields)> {
     use station::template::Fields;
-    let template = templates(dir)?.find(name)?;
-    let mut fields = if sample {
+    let template = templates(args.templates_dir.as_deref())?.find(&args.template)?;
+    let mut fields = if args.sample {
         Fields::sample()
     } else {
         Fields::new()
     };
-    for assignment in given {
+    for assignment in &args.fields {
         fields
             .set_assignment(assignment)
             .with_context(|| format!("--field {assignment}"))?;
@@ -220,6 +340,19 @@ fn label_render(
         template.name(),
         missing.join(", ")
     );
+    Ok((template, fields))
+}
+
+fn templates(dir: Option<&std::path::Path>) -> Result<station::template::Templates> {
+    use station::template::Templates;
+    Ok(match dir {
+        Some(dir) => Templates::with_dir(dir)?,
+        None => Templates::builtin()?,
+    })
+}
+
+fn label_render(args: &LabelArgs, out: &std::path::Path) -> Result<()> {
+    let (template, fields) = label_template(args)?;
     let image = template.render(&fields)?;
     let png = station::label::encode_png(&image)?;
     std::fs::write(out, png).with_context(|| format!("cannot write {}", out.display()))?;
@@ -260,10 +393,7 @@ fn label_list(dir: Option<&std::path::Path>) -> Result<()> {
 }
 
 fn doctor(path: PathBuf) -> Result<()> {
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let config = station::config::StationConfig::from_toml(&text)
-        .with_context(|| format!("{}", path.display()))?;
+    let config = station_config(&path)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let checks = runtime.block_on(station::doctor::run(&config));
     let mut out = std::io::stdout().lock();

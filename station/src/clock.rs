@@ -24,9 +24,18 @@ pub fn now() -> Timestamp {
 
 /// A reading as local time for people: `2026-11-21 14:05` in Europe/Warsaw.
 pub fn local_text(t: Timestamp) -> String {
+    local_format(t, "%Y-%m-%d %H:%M")
+}
+
+/// The date alone of [`local_text`].
+pub fn local_date_text(t: Timestamp) -> String {
+    local_format(t, "%Y-%m-%d")
+}
+
+fn local_format(t: Timestamp, format: &str) -> String {
     let zone = jiff::tz::TimeZone::get("Europe/Warsaw").unwrap_or(jiff::tz::TimeZone::UTC);
     match jiff::Timestamp::from_millisecond(t.unix_ms) {
-        Ok(ts) => ts.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string(),
+        Ok(ts) => ts.to_zoned(zone).strftime(format).to_string(),
         Err(_) => "—".to_owned(),
     }
 }

@@ -73,6 +73,12 @@ pub struct StationConfig {
     /// feature); may be configured beside a serial one.
     #[serde(default)]
     pub hid_scanner: Option<crate::devices::hid_scanner::HidScannerConfig>,
+    /// The printers, by name: `[printers.NAME]` with language and connection.
+    #[serde(default)]
+    pub printers: std::collections::BTreeMap<String, crate::printer::setup::PrinterConfig>,
+    /// Which printer and templates print each label.
+    #[serde(default)]
+    pub labels: crate::printer::setup::LabelsConfig,
     /// The urn's pins (door, slot beam, button, lamp); the reference wiring when absent.
     #[serde(default)]
     pub gpio: Option<crate::devices::gpio::GpioConfig>,
@@ -195,6 +201,7 @@ impl StationConfig {
         if let Some(gpio) = &self.gpio {
             gpio.validate()?;
         }
+        crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {
                 return Err(problem(key, "must be one line of at most 1024 bytes"));

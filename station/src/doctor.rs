@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::StationConfig;
+use crate::devices::PrinterStatus;
 use crate::keys::StationKey;
 use crate::log_store::LogStore;
 use crate::runtime::LOG_FILE;
@@ -24,7 +25,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     /// What was checked.
-    pub name: &'static str,
+    pub name: String,
     /// The result.
     pub outcome: Outcome,
     /// What was found, and for a failure what to do.
@@ -32,9 +33,9 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, outcome: Outcome, detail: impl Into<String>) -> Check {
+    fn new(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>) -> Check {
         Check {
-            name,
+            name: name.into(),
             outcome,
             detail: detail.into(),
         }
@@ -78,7 +79,7 @@ pub async fn run(config: &StationConfig) -> Vec<Check> {
         checks.push(check);
     }
     checks.push(check_gpio(config));
-    checks.push(check_printer(config));
+    checks.extend(check_printers(config).await);
     checks
 }
 
@@ -309,18 +310,95 @@ fn check_gpio(config: &StationConfig) -> Check {
     )
 }
 
-fn check_printer(config: &StationConfig) -> Check {
-    if config.simulation {
-        Check::new(
-            "printer",
-            Outcome::Ok,
-            "simulated printer (labels as PNG files)",
-        )
-    } else {
-        Check::new(
-            "printer",
-            Outcome::Fail,
-            "real printers are not supported by this urna yet; set simulation = true",
-        )
+/// One line for the labels' templates, and one per printer: its answer to a status query.
+async fn check_printers(config: &StationConfig) -> Vec<Check> {
+    use crate::printer::setup::{LabelTemplates, label_printer};
+    let mut checks = Vec::new();
+    match label_printer(&config.printers, &config.labels, config.simulation) {
+        Ok((name, printer)) => checks.push(
+            match LabelTemplates::load(&config.labels, std::path::Path::new(""), &name, &printer) {
+                Ok(t) => Check::new(
+                    "labels",
+                    Outcome::Ok,
+                    format!(
+                        "templates {}, {}, {} load and fit printer {name}",
+                        t.envelope.name(),
+                        t.receipt.name(),
+                        t.bin.name()
+                    ),
+                ),
+                Err(e) => Check::new(
+                    "labels",
+                    Outcome::Fail,
+                    format!("{e}; fix the template or choose another in [labels]"),
+                ),
+            },
+        ),
+        Err(e) => checks.push(Check::new("labels", Outcome::Fail, e.to_string())),
     }
+    if config.printers.is_empty() {
+        checks.push(if config.simulation {
+            Check::new(
+                "printer",
+                Outcome::Ok,
+                "simulated 58 mm ESC/POS printer (labels as PNG files)",
+            )
+        } else {
+            Check::new(
+                "printer",
+                Outcome::Fail,
+                "no printer configured; add [printers.NAME] with its language and connection",
+            )
+        });
+    }
+    for (name, printer) in &config.printers {
+        let check_name = format!("printer {name}");
+        let Some(link) = printer.connect() else {
+            checks.push(Check::new(
+                check_name.as_str(),
+                Outcome::Ok,
+                format!("simulated, speaking {:?}", printer.language),
+            ));
+            continue;
+        };
+        let link = match link {
+            Ok(link) => link,
+            Err(e) => {
+                checks.push(Check::new(
+                    check_name.as_str(),
+                    Outcome::Fail,
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let describe = link.describe();
+        let status = tokio::task::spawn_blocking(move || {
+            use crate::devices::Printer;
+            link.status()
+        })
+        .await
+        .unwrap_or(PrinterStatus::Offline);
+        checks.push(match status {
+            PrinterStatus::Ready => Check::new(check_name.as_str(), Outcome::Ok, format!("{describe}: ready")),
+            PrinterStatus::PaperLow => Check::new(
+                check_name.as_str(),
+                Outcome::Warn,
+                format!("{describe}: paper low; load a new roll soon"),
+            ),
+            PrinterStatus::Offline => Check::new(
+                check_name.as_str(),
+                Outcome::Fail,
+                format!(
+                    "{describe}: no answer to a status query; is it on and connected, is the connection in the config right?"
+                ),
+            ),
+            other => Check::new(
+                check_name.as_str(),
+                Outcome::Fail,
+                format!("{describe}: {}", other.message()),
+            ),
+        });
+    }
+    checks
 }

@@ -39,6 +39,10 @@ pub enum Error {
         /// The key file.
         path: PathBuf,
     },
+    /// The station cannot start as configured (a template that does not load or does not fit
+    /// its printer, hardware this build cannot drive).
+    #[error("the station cannot start as configured: {0}")]
+    Setup(String),
     /// The system's random source failed.
     #[error("no randomness available from the operating system")]
     Randomness,

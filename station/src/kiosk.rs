@@ -13,10 +13,11 @@ use tokio::time::Instant;
 use crate::clock;
 use crate::config::{Category, StationConfig};
 use crate::devices::{Input, Lamp, PrintJob, Printer, PrinterStatus};
-use crate::label;
+use crate::printer::setup::LabelTemplates;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
+use crate::template::{Field, Fields};
 use crate::workflow::Command;
 
 /// How long a resident may take to choose a category before the kiosk starts over.
@@ -116,12 +117,26 @@ enum State {
     },
 }
 
+/// What the kiosk prints on and lights.
+#[allow(missing_debug_implementations)] // the device traits are not Debug
+pub struct KioskOutputs {
+    /// The label and receipt printer.
+    pub printer: Arc<dyn Printer>,
+    /// The envelope label's and the receipt's templates, checked against the printer.
+    pub templates: LabelTemplates,
+    /// The lamp above the slot.
+    pub lamp: Arc<dyn Lamp>,
+}
+
 /// Runs the kiosk until `shutdown`.
 pub async fn run(
     config: Arc<StationConfig>,
     log: SharedLog,
-    printer: Arc<dyn Printer>,
-    lamp: Arc<dyn Lamp>,
+    KioskOutputs {
+        printer,
+        templates,
+        lamp,
+    }: KioskOutputs,
     mut commands: mpsc::Receiver<Command>,
     view: watch::Sender<KioskView>,
     shutdown: Shutdown,
@@ -130,6 +145,7 @@ pub async fn run(
         config,
         log,
         printer,
+        templates: Arc::new(templates),
         lamp,
         view,
         state: State::Idle,
@@ -156,6 +172,8 @@ struct Kiosk {
     config: Arc<StationConfig>,
     log: SharedLog,
     printer: Arc<dyn Printer>,
+    /// The envelope label's and the receipt's templates, checked against the printer at start.
+    templates: Arc<LabelTemplates>,
     /// Lit over the slot while the kiosk waits for an envelope.
     lamp: Arc<dyn Lamp>,
     view: watch::Sender<KioskView>,
@@ -443,7 +461,9 @@ impl Kiosk {
         };
         // Committed: from here on the deposit exists, whatever happens to the printer.
         let deposited_at = clock::local_text(now);
-        let printed = self.print_for(intake, &category, now, &deposited_at).await;
+        let printed = self
+            .print_for(intake, &category, now, &deposited_at, reference.as_deref())
+            .await;
         self.state = State::Drop {
             intake,
             until: Instant::now() + Duration::from_secs(u64::from(self.config.drop_timeout_secs)),
@@ -477,6 +497,7 @@ impl Kiosk {
         category: &Category,
         now: records::Timestamp,
         deposited_at: &str,
+        reference: Option<&str>,
     ) -> bool {
         let payload = match self
             .log
@@ -489,43 +510,60 @@ impl Kiosk {
                 return false;
             }
         };
-        let envelope = label::EnvelopeLabel {
-            intake,
-            category: format!("{} / {}", category.name_pl, category.name_en),
-            station_name: self.config.name.clone(),
-            deposited_at: deposited_at.to_owned(),
-        };
-        let receipt = label::Receipt {
-            intake,
-            station_name: self.config.name.clone(),
-            place: self.config.place.clone(),
-            deposited_at: deposited_at.to_owned(),
-            category: format!("{} / {}", category.name_pl, category.name_en),
-            payload,
-            status_url: self.config.status_url.clone(),
-            next_steps: vec![
-                "Pismo przejdzie kwarantannę, potem trafi do wydziału. / The letter is held for sanitising, then forwarded to the department.".into(),
-                "Status sprawdzisz na stronie powyżej, skanując kod QR. / Check its status at the address above by scanning the QR code.".into(),
-            ],
-        };
-        let jobs = tokio::task::spawn_blocking(move || {
-            [
+        let intake_text = intake.to_string();
+        let fields = Fields::new()
+            .with(Field::IntakeId, &intake_text)
+            .with(Field::DepositTime, deposited_at)
+            .with(Field::DepositDate, clock::local_date_text(now))
+            .with(Field::StationName, &self.config.name)
+            .with(Field::Place, &self.config.place)
+            .with(
+                Field::Category,
+                format!("{} / {}", category.name_pl, category.name_en),
+            )
+            .with(Field::Department, &category.department)
+            .with(Field::Channel, "urna / urn")
+            .with(Field::Reference, reference.unwrap_or("brak / none"))
+            .with(Field::ReceiptPayload, &payload)
+            .with(Field::StatusUrl, &self.config.status_url)
+            .with(Field::PrintedAt, deposited_at);
+        let templates = self.templates.clone();
+        let jobs = tokio::task::spawn_blocking(move || -> Result<[PrintJob; 2], String> {
+            let render = |template: &crate::template::Template| {
+                template.render(&fields).map_err(|e| e.to_string())
+            };
+            Ok([
                 PrintJob {
                     label: LabelKind::Envelope,
                     intake,
-                    image: label::render_envelope_label(&envelope, label::LabelSize::PAPER_58MM),
-                    qr_text: None,
+                    image: render(&templates.envelope)?,
+                    qr_text: templates
+                        .envelope
+                        .encodes(Field::ReceiptPayload)
+                        .then(|| payload.clone()),
                 },
                 PrintJob {
                     label: LabelKind::Receipt,
                     intake,
-                    qr_text: Some(receipt.payload.clone()),
-                    image: label::render_receipt(&receipt, label::LabelSize::PAPER_58MM),
+                    image: render(&templates.receipt)?,
+                    qr_text: templates
+                        .receipt
+                        .encodes(Field::ReceiptPayload)
+                        .then(|| payload.clone()),
                 },
-            ]
+            ])
         })
         .await;
-        let Ok(jobs) = jobs else { return false };
+        let jobs = match jobs {
+            Ok(Ok(jobs)) => jobs,
+            Ok(Err(e)) => {
+                // Every template was rendered with sample values at start, so only a value
+                // that does not fit (an overlong reference on a fixed-size label) gets here.
+                tracing::error!("kiosk: label for {intake} not rendered: {e}");
+                return false;
+            }
+            Err(_) => return false,
+        };
         for job in jobs {
             let printer = self.printer.clone();
             let label_kind = job.label;

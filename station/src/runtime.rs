@@ -1,6 +1,7 @@
 //! Running one station: opens its log, starts its workflow, the sync to the registry and its web
 //! pages, and stops them all on shutdown.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -16,8 +17,8 @@ use crate::error::{Error, Result, io};
 use crate::keys::StationKey;
 use crate::kiosk::{self, KioskView};
 use crate::mailroom::{self, MailroomView};
-use crate::printer::escpos::{EscPos, EscPosEmulator};
 use crate::printer::link::LinkTimeouts;
+use crate::printer::setup::{self, LabelTemplates};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
 use crate::sync::{self, SyncStatus};
@@ -39,12 +40,22 @@ pub async fn run(
     if !config.simulation {
         // The Pi's device backends arrive with the field-inputs and printer issues; until then a
         // station without simulation would take deposits it cannot receipt.
-        return Err(Error::NotALog {
-            path: config.data_dir.clone(),
-            detail: "only simulated hardware is available in this build; set simulation = true"
-                .into(),
-        });
+        return Err(Error::Setup(
+            "only simulated hardware is available in this build; set simulation = true".into(),
+        ));
     }
+    // Checked before anything is opened: a template that cannot print on the printer must
+    // stop the station, not surface at the first resident's deposit.
+    let (printer_name, printer_config) =
+        setup::label_printer(&config.printers, &config.labels, config.simulation)
+            .map_err(|e| Error::Setup(e.to_string()))?;
+    let templates = LabelTemplates::load(
+        &config.labels,
+        Path::new(""),
+        &printer_name,
+        &printer_config,
+    )
+    .map_err(|e| Error::Setup(e.to_string()))?;
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
     let log_path = config.data_dir.join(LOG_FILE);
@@ -57,10 +68,11 @@ pub async fn run(
         })??;
     let log = SharedLog::new(log);
     let labels = config.data_dir.join(LABELS_DIR);
-    // The simulated receipt printer speaks ESC/POS at 58 mm; the station reaches it through
-    // the real link, transport and encoder (see `Role::Urn` below).
+    // The simulated printer speaks the configured printer's language; the station reaches it
+    // through the real link, transport and encoder (see `Role::Urn` below).
+    let emulated = printer_config.clone();
     let sim_printer = Arc::new(
-        SimPrinter::new(labels.clone(), || Box::new(EscPosEmulator::new())).map_err(io(&labels))?,
+        SimPrinter::new(labels.clone(), move || emulated.emulator()).map_err(io(&labels))?,
     );
     let gpio_config = config.gpio.clone().unwrap_or_default();
     let lamp = GpioLamp::new();
@@ -139,7 +151,7 @@ pub async fn run(
             let printer: Arc<dyn Printer> = Arc::new(
                 sim_printer
                     .station_printer(
-                        Box::new(EscPos::new(EscPos::WIDTH_58MM)),
+                        printer_config.language(),
                         // A retry on loopback costs nothing: the printer is back within a
                         // second of the control page's "OK".
                         LinkTimeouts {
@@ -153,8 +165,11 @@ pub async fn run(
             tasks.spawn(kiosk::run(
                 config.clone(),
                 log.clone(),
-                printer,
-                lamp,
+                kiosk::KioskOutputs {
+                    printer,
+                    templates,
+                    lamp,
+                },
                 commands_rx,
                 tx,
                 shutdown.clone(),

@@ -41,7 +41,7 @@ pub const MAX_CONTINUOUS_MM: f32 = 2000.0;
 const UNDRAWABLE: char = '?';
 
 /// The shipped templates, compiled in: name and TOML text.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 10] = [
     (
         "envelope-58mm",
         include_str!("../../label-templates/envelope-58mm.toml"),
@@ -77,6 +77,10 @@ const BUILTIN: [(&str, &str); 9] = [
     (
         "quarantine-bin-80mm",
         include_str!("../../label-templates/quarantine-bin-80mm.toml"),
+    ),
+    (
+        "quarantine-bin-58mm",
+        include_str!("../../label-templates/quarantine-bin-58mm.toml"),
     ),
 ];
 

@@ -32,6 +32,11 @@ id = "inne"
 name_pl = "Inne sprawy"
 name_en = "Other matters"
 department = "Kancelaria ogólna"
+
+[printers.kiosk]
+language = "escpos"
+width_dots = 384
+connection = { kind = "device", path = "/dev/usb/lp0" }
 "#;
 
 #[test]

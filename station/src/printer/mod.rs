@@ -3,7 +3,10 @@
 //!
 //! - [`escpos`] — ESC/POS receipt printers (58 mm and 80 mm): `GS v 0` raster, `DLE EOT n` status;
 //! - [`zpl`] — Zebra label printers: `^GFA` graphic fields, `~HS` host status;
-//! - [`brother_ql`] — Brother QL label printers: raster mode with compression, the 32-byte status.
+//! - [`brother_ql`] — Brother QL label printers: raster mode with compression, the 32-byte status;
+//! - [`transport`] — device files, serial ports and raw TCP, with timeouts on everything;
+//! - [`link`] — a printer driven through a transport in its language ([`link::LanguagePrinter`]);
+//! - [`setup`] — the printers and label templates named in `station.toml`.
 //!
 //! Each language also has an [`Emulator`]: the printer's side of the same protocol, which the
 //! simulated printer uses so that every test and the demo exercise the real encoders. The
@@ -15,6 +18,7 @@
 pub mod brother_ql;
 pub mod escpos;
 pub mod link;
+pub mod setup;
 pub mod transport;
 pub mod zpl;
 
