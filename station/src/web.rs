@@ -233,6 +233,9 @@ struct SimScanner {
 #[serde(deny_unknown_fields)]
 struct SimPrinterFault {
     fault: String,
+    /// Fail only after this many more bytes of the next job: a fault in the middle of a page.
+    #[serde(default)]
+    after_bytes: Option<u64>,
 }
 
 async fn sim_scan(State(state): State<WebState>, Json(body): Json<SimScan>) -> Response {
@@ -297,7 +300,10 @@ async fn sim_printer(State(state): State<WebState>, Json(body): Json<SimPrinterF
     };
     match &state.sim_printer {
         Some(printer) => {
-            printer.set_status(status);
+            match body.after_bytes {
+                Some(bytes) => printer.fail_after_bytes(bytes, status),
+                None => printer.set_status(status),
+            }
             StatusCode::ACCEPTED.into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
