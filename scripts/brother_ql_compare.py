@@ -5,7 +5,7 @@ raster, for BENCHMARKS.md's side-by-side with urna's own encoder (`scripts/bench
 Each image is loaded once; only `brother_ql.conversion.convert` is timed, which is the same work
 urna's encoder does (threshold, mirror and pack the rows, add the command bytes), with brother_ql
 given the most favourable options: no dithering, the image already 1-bit, compression off (its
-default) and on.
+default, for a QL-800) and on (for a QL-810W, which takes it).
 
 Usage: brother_ql_compare.py IMAGE.png [IMAGE.png ...]
 """
@@ -22,8 +22,11 @@ from brother_ql.raster import BrotherQLRaster  # noqa: E402
 
 
 def per_label_ms(image, compress):
+    # The QL-800 takes no compression (brother_ql then ignores compress=True); the QL-810W does.
+    model = "QL-810W" if compress else "QL-800"
+
     def once():
-        qlr = BrotherQLRaster("QL-800")
+        qlr = BrotherQLRaster(model)
         qlr.exception_on_warning = True
         convert(qlr=qlr, images=[image], label="62", rotate="0", threshold=70.0,
                 dither=False, compress=compress, red=False, dpi_600=False, hq=True, cut=True)
@@ -50,7 +53,8 @@ def main(paths):
         for compress in (False, True):
             ms, size = per_label_ms(image, compress)
             print(f"brother_ql {path} {image.size[0]}x{image.size[1]} "
-                  f"compress={compress}: {ms:.3f} ms/label, {size} bytes")
+                  f"compress={compress} ({'QL-810W' if compress else 'QL-800'}): "
+                  f"{ms:.3f} ms/label, {size} bytes")
     return 0
 
 

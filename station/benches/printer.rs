@@ -10,16 +10,26 @@ use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use station::printer::Language;
-use station::printer::brother_ql::BrotherQl;
+use station::printer::brother_ql::{BrotherQl, QlConfig};
 use station::printer::escpos::EscPos;
 use station::printer::zpl::Zpl;
 use station::template::{Fields, Template, builtin_names};
 
-fn languages() -> Vec<Box<dyn Language>> {
+/// Each language under the name its results carry; Brother QL both as a QL-800 takes it
+/// (uncompressed) and as a QL-810W can (PackBits).
+fn languages() -> Vec<(&'static str, Box<dyn Language>)> {
+    let compressed = QlConfig {
+        compression: true,
+        ..QlConfig::default()
+    };
     vec![
-        Box::new(EscPos::new(EscPos::WIDTH_80MM)),
-        Box::new(Zpl::new(Zpl::WIDTH_4IN_203DPI)),
-        Box::new(BrotherQl::default()),
+        ("escpos", Box::new(EscPos::new(EscPos::WIDTH_80MM))),
+        ("zpl", Box::new(Zpl::new(Zpl::WIDTH_4IN_203DPI))),
+        ("brother_ql", Box::new(BrotherQl::default())),
+        (
+            "brother_ql+packbits",
+            Box::new(BrotherQl::new(compressed).unwrap()),
+        ),
     ]
 }
 
@@ -39,11 +49,11 @@ fn benches(c: &mut Criterion) {
         c.bench_function(&format!("render/{name}"), |b| {
             b.iter(|| template.render(black_box(&fields)).unwrap())
         });
-        for language in languages() {
-            if language.encode_page(&page).is_err() {
+        for (lang, language) in languages() {
+            let Ok(bytes) = language.encode_page(&page) else {
                 continue; // wider than this printer's head
-            }
-            let lang = language.name();
+            };
+            println!("size/{name}/{lang}: {} bytes", bytes.len());
             c.bench_function(&format!("encode/{name}/{lang}"), |b| {
                 b.iter(|| language.encode_page(black_box(&page)).unwrap())
             });
