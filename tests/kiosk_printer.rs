@@ -156,11 +156,18 @@ async fn printer_faults_stop_deposits_before_they_start_and_a_failed_receipt_is_
     assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
     let state = kiosk_step(&client, &kiosk, "done").await;
     assert_eq!(state["printer"], "paper_out", "{state}");
-    assert_eq!(post(&client, &format!("{kiosk}/sim/button"), None).await, 202);
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
     let state = kiosk_step(&client, &kiosk, "out_of_order").await;
     assert!(state["intake"].is_null(), "no deposit taken: {state}");
     assert_eq!(printer(json!({ "fault": "none" })).await, 202);
-    kiosk_step(&client, &kiosk, "idle").await;
+    // Back at the next status poll (every second), not when the last deposit's "done" screen
+    // would have timed out (15 s): the refused resident must not be left at "out of order".
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
+    assert_eq!(state["step"], "idle", "{state}");
 
     // Unknown faults are refused by the control API.
     assert_eq!(printer(json!({ "fault": "on_fire" })).await, 400);

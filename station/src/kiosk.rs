@@ -324,7 +324,8 @@ impl Kiosk {
 
     fn show_choose(&mut self, reference: Option<String>) {
         if !self.printer_status.can_print() {
-            self.show_out_of_order();
+            // Through idle, so that the kiosk comes back by itself when the printer does.
+            self.show_idle();
             return;
         }
         self.state = State::Choose {
@@ -420,7 +421,10 @@ impl Kiosk {
     async fn deposit(&mut self, category_id: &str, reference: Option<String>) {
         self.check_printer().await;
         if !self.printer_status.can_print() {
-            self.show_out_of_order();
+            // Through idle, not left in the previous step: a kiosk still counting down a
+            // finished deposit's screen would otherwise show "out of order" for up to
+            // DONE_SHOWN after the printer is back.
+            self.show_idle();
             return;
         }
         let Some(category) = self.config.category(category_id).cloned() else {
