@@ -114,6 +114,9 @@ enum State {
     },
     Done {
         until: Instant,
+        /// The intake whose envelope was just seen falling: a further envelope while this
+        /// screen shows went in on the same label.
+        dropped: Option<IntakeId>,
     },
 }
 
@@ -186,7 +189,7 @@ impl Kiosk {
     fn deadline(&self) -> Instant {
         match &self.state {
             State::Idle => Instant::now() + Duration::from_secs(3600),
-            State::Choose { until, .. } | State::Drop { until, .. } | State::Done { until } => {
+            State::Choose { until, .. } | State::Drop { until, .. } | State::Done { until, .. } => {
                 *until
             }
         }
@@ -254,11 +257,36 @@ impl Kiosk {
                 {
                     Ok(_) => self.show_done(
                         intake,
+                        true,
                         "Dziękujemy. Przesyłka jest w urnie. Zachowaj potwierdzenie.",
                         "Thank you. Your letter is in the urn. Keep your receipt.",
                     ),
                     Err(e) => tracing::error!("kiosk: drop not recorded: {e}"),
                 }
+            }
+            (
+                Command::Input(Input::EnvelopeDropped),
+                State::Done {
+                    dropped: Some(intake),
+                    ..
+                },
+            ) => {
+                // A second envelope on one label: recorded as a second drop for the intake, so
+                // the mailroom's count of envelopes matches what is in the urn.
+                let intake = *intake;
+                if let Err(e) = self
+                    .log
+                    .append(clock::now(), Payload::DropSeen { intake })
+                    .await
+                {
+                    tracing::error!("kiosk: second envelope not recorded: {e}");
+                }
+                self.show_done(
+                    intake,
+                    true,
+                    "Do urny wpadła więcej niż jedna koperta na jedną etykietę. Każda koperta potrzebuje własnej etykiety: przy następnych kopertach naciśnij przycisk, by wziąć etykietę dla każdej.",
+                    "More than one envelope went in on one label. Each envelope needs its own label: for further envelopes, press the button to take a label for each.",
+                );
             }
             (Command::Input(Input::EnvelopeDropped), _) => {
                 // An envelope with no label taken for it: the "resident at the urn" issue counts
@@ -350,9 +378,10 @@ impl Kiosk {
         self.publish(v);
     }
 
-    fn show_done(&mut self, intake: IntakeId, pl: &str, en: &str) {
+    fn show_done(&mut self, intake: IntakeId, dropped: bool, pl: &str, en: &str) {
         self.state = State::Done {
             until: Instant::now() + DONE_SHOWN,
+            dropped: dropped.then_some(intake),
         };
         let mut v = self.view.borrow().clone();
         v.step = Step::Done;
@@ -376,6 +405,7 @@ impl Kiosk {
                 }
                 self.show_done(
                     intake,
+                    false,
                     "Nie zauważyliśmy koperty w otworze. Jeśli jej nie wrzuciłeś, zgłoś się z potwierdzeniem do biura podawczego.",
                     "We did not see the envelope go in. If you did not drop it, take your receipt to the front office.",
                 );
