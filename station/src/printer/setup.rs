@@ -94,7 +94,8 @@ pub struct LabelsConfig {
     /// The quarantine bin label's template.
     #[serde(default = "default_bin")]
     pub bin: String,
-    /// A folder of templates that add to or replace the built-in ones by name.
+    /// A folder of templates that add to or replace the built-in ones by name. Give an
+    /// absolute path: a relative one is taken from the station's working directory.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
 }
