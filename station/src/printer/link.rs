@@ -96,6 +96,10 @@ impl LinkTimeouts {
 /// QL's, is 32 bytes; ZPL's `~HS` about 100).
 const MAX_REPLY: usize = 4096;
 
+/// Status queries before a garbled reply counts as a bad reply: a reply mixed with late
+/// stray bytes is asked again, with growing pauses.
+const STATUS_ATTEMPTS: u32 = 4;
+
 /// Longest a drain may go on for a printer that keeps talking.
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 
@@ -388,7 +392,14 @@ impl Link {
         } else {
             self.timeouts.confirm_ms
         });
-        for _attempt in 0..2 {
+        for attempt in 0..STATUS_ATTEMPTS {
+            if attempt > 0 {
+                // Let late bytes arrive before the next drain: after a job, an ESC/POS printer
+                // answers every DLE EOT pattern inside the raster as a real-time query, and on
+                // a busy link those answers can trail the job by more than one quiet period.
+                let quiet = LinkTimeouts::ms(self.timeouts.drain_quiet_ms);
+                tokio::time::sleep(quiet * (1 << attempt)).await;
+            }
             match self.exchange(wait).await {
                 Err(e) => {
                     self.lost(&format!("status query failed: {e}")).await;
