@@ -23,6 +23,7 @@ use crate::config::ConfigError;
 use crate::devices::Input;
 use crate::devices::keyboard_wedge::{KeyEvent, WedgeDecoded, WedgeDecoder};
 use crate::devices::scan_decoder::{Decoded, DecoderConfig, DecoderStats, MAX_MAX_LEN};
+use crate::devices::scanner_output::{ScannerOutput, Stop};
 use crate::workflow::MAX_SCAN_CHARS;
 
 /// The config section these keys live in, used to name a key in errors.
@@ -158,9 +159,6 @@ pub struct HidScannerStats {
     pub gone: u64,
 }
 
-/// The task stops: shutdown was signalled, or nobody listens for inputs any more.
-struct Stop;
-
 /// Reads the scanner until `shutdown` resolves or `inputs` is closed, sending
 /// [`Input::Scanned`] for each code and [`Input::ScannerConnected`] on each change of connection
 /// (the workflow starts out assuming a scanner). Fails only on a bad config.
@@ -176,8 +174,7 @@ pub async fn run_with<O: OpenKeySource, F: Future>(
         decoder: WedgeDecoder::new(config.decoder()),
         config,
         opener,
-        inputs,
-        connected: true,
+        out: ScannerOutput::new(inputs),
         stats: HidScannerStats::default(),
     };
     let Stop = reader.run(shutdown.as_mut()).await;
@@ -200,10 +197,8 @@ pub async fn run<F: Future>(
 struct Reader<O> {
     config: HidScannerConfig,
     opener: O,
-    inputs: mpsc::Sender<Input>,
+    out: ScannerOutput,
     decoder: WedgeDecoder,
-    /// What the workflow was last told.
-    connected: bool,
     stats: HidScannerStats,
 }
 
@@ -219,7 +214,7 @@ impl<O: OpenKeySource> Reader<O> {
                     self.stats.opened += 1;
                     tracing::info!("HID scanner: {path} open");
                     let opened_at = tokio::time::Instant::now();
-                    if let Err(stop) = self.set_connected(true, shutdown.as_mut()).await {
+                    if let Err(stop) = self.out.set_connected(true, shutdown.as_mut()).await {
                         return stop;
                     }
                     if let Err(stop) = self.read_until_gone(source, shutdown.as_mut()).await {
@@ -235,14 +230,14 @@ impl<O: OpenKeySource> Reader<O> {
                 }
                 Err(e) => {
                     self.stats.open_failures += 1;
-                    if self.connected {
+                    if self.out.connected() {
                         tracing::warn!("HID scanner: cannot open {path}: {e}; retrying");
                     } else {
                         tracing::debug!("HID scanner: cannot open {path}: {e}");
                     }
                 }
             }
-            if let Err(stop) = self.set_connected(false, shutdown.as_mut()).await {
+            if let Err(stop) = self.out.set_connected(false, shutdown.as_mut()).await {
                 return stop;
             }
             tokio::select! {
@@ -281,32 +276,13 @@ impl<O: OpenKeySource> Reader<O> {
             };
             match answer {
                 Some(WedgeDecoded::Decoded(Decoded::Code { text, .. })) => {
-                    self.send(Input::Scanned(text), shutdown.as_mut()).await?;
+                    self.out
+                        .send(Input::Scanned(text), shutdown.as_mut())
+                        .await?;
                 }
                 Some(dropped) => log_drop(&dropped),
                 None => {}
             }
-        }
-    }
-
-    async fn set_connected<F: Future>(
-        &mut self,
-        connected: bool,
-        shutdown: Pin<&mut F>,
-    ) -> Result<(), Stop> {
-        if self.connected == connected {
-            return Ok(());
-        }
-        self.connected = connected;
-        self.send(Input::ScannerConnected(connected), shutdown)
-            .await
-    }
-
-    async fn send<F: Future>(&self, input: Input, shutdown: Pin<&mut F>) -> Result<(), Stop> {
-        tokio::select! {
-            biased;
-            _ = shutdown => Err(Stop),
-            sent = self.inputs.send(input) => sent.map_err(|_| Stop),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod keyboard_wedge;
 #[cfg(feature = "rpi")]
 pub mod rpi;
 pub mod scan_decoder;
+mod scanner_output;
 pub mod serial_scanner;
 pub mod sim_pins;
 pub mod sim_printer;

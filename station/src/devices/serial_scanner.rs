@@ -22,6 +22,7 @@ use crate::devices::Input;
 use crate::devices::scan_decoder::{
     Decoded, DecoderConfig, DecoderStats, MAX_MAX_LEN, ScanDecoder,
 };
+use crate::devices::scanner_output::{ScannerOutput, Stop};
 use crate::workflow::MAX_SCAN_CHARS;
 
 /// The config section these keys live in, used to name a key in errors (`scanner.baud`).
@@ -235,9 +236,6 @@ pub struct ScannerStats {
     pub failed_reads: u64,
 }
 
-/// The task stops: shutdown was signalled, or nobody listens for inputs any more.
-struct Stop;
-
 /// Pause after a failed read, times the failures so far: a flaky read is retried soon, a dead
 /// port does not spin.
 const FAILURE_PAUSE: Duration = Duration::from_millis(20);
@@ -256,8 +254,7 @@ pub async fn run<F: Future>(
     let mut reader = Reader {
         decoder: ScanDecoder::new(config.decoder()),
         config,
-        inputs,
-        connected: true,
+        out: ScannerOutput::new(inputs),
         noisy: false,
         stats: ScannerStats::default(),
     };
@@ -267,10 +264,8 @@ pub async fn run<F: Future>(
 
 struct Reader {
     config: SerialScannerConfig,
-    inputs: mpsc::Sender<Input>,
+    out: ScannerOutput,
     decoder: ScanDecoder,
-    /// What the workflow was last told.
-    connected: bool,
     /// Whether a skip was logged since the last good code: a garbage burst logs one warning,
     /// and the rest only counts.
     noisy: bool,
@@ -303,7 +298,7 @@ impl Reader {
                     self.stats.opened += 1;
                     tracing::info!("scanner: {path} open");
                     let opened_at = tokio::time::Instant::now();
-                    if let Err(stop) = self.set_connected(true, shutdown.as_mut()).await {
+                    if let Err(stop) = self.out.set_connected(true, shutdown.as_mut()).await {
                         return stop;
                     }
                     if let Err(stop) = self.read_until_gone(port, shutdown.as_mut()).await {
@@ -321,14 +316,14 @@ impl Reader {
                 Err(e) => {
                     self.stats.open_failures += 1;
                     // Said once per outage, not at every retry.
-                    if self.connected {
+                    if self.out.connected() {
                         tracing::warn!("scanner: cannot open {path}: {e}; retrying");
                     } else {
                         tracing::debug!("scanner: cannot open {path}: {e}");
                     }
                 }
             }
-            if let Err(stop) = self.set_connected(false, shutdown.as_mut()).await {
+            if let Err(stop) = self.out.set_connected(false, shutdown.as_mut()).await {
                 return stop;
             }
             tokio::select! {
@@ -407,7 +402,9 @@ impl Reader {
                     if let Some(id) = symbology {
                         tracing::debug!("scanner: {} code ({id})", id.name().unwrap_or("other"));
                     }
-                    self.send(Input::Scanned(text), shutdown.as_mut()).await?;
+                    self.out
+                        .send(Input::Scanned(text), shutdown.as_mut())
+                        .await?;
                 }
                 skipped @ Decoded::Skipped { .. } => self.log_skip(&skipped),
             }
@@ -430,28 +427,6 @@ impl Reader {
                 );
                 self.noisy = true;
             }
-        }
-    }
-
-    /// Tells the workflow about a change of connection, and only about a change.
-    async fn set_connected<F: Future>(
-        &mut self,
-        connected: bool,
-        shutdown: Pin<&mut F>,
-    ) -> Result<(), Stop> {
-        if self.connected == connected {
-            return Ok(());
-        }
-        self.connected = connected;
-        self.send(Input::ScannerConnected(connected), shutdown)
-            .await
-    }
-
-    async fn send<F: Future>(&self, input: Input, shutdown: Pin<&mut F>) -> Result<(), Stop> {
-        tokio::select! {
-            biased;
-            _ = shutdown => Err(Stop),
-            sent = self.inputs.send(input) => sent.map_err(|_| Stop),
         }
     }
 }
