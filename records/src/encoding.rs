@@ -30,10 +30,12 @@
 //! 13    fault_cleared    device:u8 fault:text
 //! 14    clock_untrusted  reason:text
 //! 15    clock_trusted    (empty)
+//! 16    alarm            device:u8 alarm:text
+//! 17    urn_collected    seal:text envelopes:u32 first_staff:text second_staff:text
 //!
 //! channel: 1 urn, 2 counter, 3 post
 //! label:   1 envelope, 2 receipt, 3 bin
-//! device:  1 scanner, 2 printer, 3 door, 4 slot, 5 registry, 6 storage
+//! device:  1 scanner, 2 printer, 3 door, 4 slot, 5 registry, 6 storage, 7 urn
 //! ```
 //!
 //! Decoding is strict: trailing bytes, a bool other than 0/1, an unknown tag, bad UTF-8 or an
@@ -192,6 +194,23 @@ pub fn encode(event: &Event) -> Vec<u8> {
             w.text(reason);
         }
         Payload::ClockTrusted => w.u8(15),
+        Payload::Alarm { device, alarm } => {
+            w.u8(16);
+            w.device(*device);
+            w.text(alarm);
+        }
+        Payload::UrnCollected {
+            seal,
+            envelopes,
+            first_staff,
+            second_staff,
+        } => {
+            w.u8(17);
+            w.text(seal);
+            w.bytes(&envelopes.to_be_bytes());
+            w.text(first_staff);
+            w.text(second_staff);
+        }
     }
     w.0
 }
@@ -294,6 +313,16 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             reason: r.text("reason")?,
         },
         15 => Payload::ClockTrusted,
+        16 => Payload::Alarm {
+            device: r.device()?,
+            alarm: r.text("alarm")?,
+        },
+        17 => Payload::UrnCollected {
+            seal: r.text("seal")?,
+            envelopes: u32::from_be_bytes(r.array("envelopes")?),
+            first_staff: r.text("first_staff")?,
+            second_staff: r.text("second_staff")?,
+        },
         value => return Err(r.bad_tag(kind_at, "event kind", value)),
     };
     let left = bytes.len() - r.at;
@@ -343,6 +372,7 @@ impl Writer {
             Device::Slot => 4,
             Device::Registry => 5,
             Device::Storage => 6,
+            Device::Urn => 7,
         });
     }
     fn option<T>(&mut self, v: Option<&T>, write: impl FnOnce(&mut Self, &T)) {
@@ -428,6 +458,7 @@ impl Reader<'_> {
             4 => Device::Slot,
             5 => Device::Registry,
             6 => Device::Storage,
+            7 => Device::Urn,
             value => return Err(self.bad_tag(at, "device", value)),
         })
     }

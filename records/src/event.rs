@@ -170,6 +170,8 @@ pub enum Device {
     Registry,
     /// The station's own storage.
     Storage,
+    /// The urn's container: how full it is.
+    Urn,
 }
 
 /// A release before the hold was over: only a supervisor may do it, and must say why.
@@ -264,6 +266,25 @@ pub enum Payload {
     },
     /// The station trusts its clock again.
     ClockTrusted,
+    /// Something staff must look at that is not a device failing, e.g. the urn's door opened
+    /// outside a collection.
+    Alarm {
+        /// Which device saw it.
+        device: Device,
+        /// What happened, e.g. `door_opened_outside_collection`.
+        alarm: Text,
+    },
+    /// Two staff emptied the urn into a sealed bag: from here the urn counts from zero again.
+    UrnCollected {
+        /// The number on the collection bag's seal.
+        seal: Text,
+        /// How many envelopes the urn had counted since the previous collection.
+        envelopes: u32,
+        /// The first of the two staff (badge id).
+        first_staff: Text,
+        /// The second of the two staff (badge id).
+        second_staff: Text,
+    },
 }
 
 impl Payload {
@@ -285,6 +306,8 @@ impl Payload {
             Payload::FaultCleared { .. } => "fault_cleared",
             Payload::ClockUntrusted { .. } => "clock_untrusted",
             Payload::ClockTrusted => "clock_trusted",
+            Payload::Alarm { .. } => "alarm",
+            Payload::UrnCollected { .. } => "urn_collected",
         }
     }
 
@@ -305,7 +328,9 @@ impl Payload {
             | Payload::FaultRaised { .. }
             | Payload::FaultCleared { .. }
             | Payload::ClockUntrusted { .. }
-            | Payload::ClockTrusted => None,
+            | Payload::ClockTrusted
+            | Payload::Alarm { .. }
+            | Payload::UrnCollected { .. } => None,
         }
     }
 }

@@ -320,6 +320,43 @@ fn golden_hold_started_label_printed_acknowledged_clock() {
         &event(7, Payload::ClockTrusted),
         &unhex(&[&header("00000000 00000007"), "0F"]),
     );
+    // alarm: device:u8 alarm:text
+    assert_golden(
+        &event(
+            8,
+            Payload::Alarm {
+                device: Device::Door,
+                alarm: text("door"),
+            },
+        ),
+        &unhex(&[
+            &header("00000000 00000008"),
+            "10",          // kind 16 = alarm
+            "03",          // device 3 = door
+            "0004",        // length 4
+            "64 6F 6F 72", // "door"
+        ]),
+    );
+    // urn_collected: seal:text envelopes:u32 first_staff:text second_staff:text
+    assert_golden(
+        &event(
+            9,
+            Payload::UrnCollected {
+                seal: text("S1"),
+                envelopes: 300,
+                first_staff: text("A"),
+                second_staff: text("B"),
+            },
+        ),
+        &unhex(&[
+            &header("00000000 00000009"),
+            "11",         // kind 17 = urn_collected
+            "0002 53 31", // "S1"
+            "0000012C",   // 300 envelopes
+            "0001 41",    // "A"
+            "0001 42",    // "B"
+        ]),
+    );
 }
 
 #[test]
@@ -391,6 +428,7 @@ fn device_strategy() -> impl Strategy<Value = Device> {
         Device::Slot,
         Device::Registry,
         Device::Storage,
+        Device::Urn,
     ])
 }
 
@@ -463,6 +501,24 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
             .prop_map(|reason| Payload::ClockUntrusted { reason })
             .boxed(),
         Just(Payload::ClockTrusted).boxed(),
+        (device_strategy(), text_strategy())
+            .prop_map(|(device, alarm)| Payload::Alarm { device, alarm })
+            .boxed(),
+        (
+            text_strategy(),
+            any::<u32>(),
+            text_strategy(),
+            text_strategy()
+        )
+            .prop_map(
+                |(seal, envelopes, first_staff, second_staff)| Payload::UrnCollected {
+                    seal,
+                    envelopes,
+                    first_staff,
+                    second_staff,
+                }
+            )
+            .boxed(),
     ]
 }
 
@@ -501,6 +557,8 @@ fn spec_kind(payload: &Payload) -> u8 {
         Payload::FaultCleared { .. } => 13,
         Payload::ClockUntrusted { .. } => 14,
         Payload::ClockTrusted => 15,
+        Payload::Alarm { .. } => 16,
+        Payload::UrnCollected { .. } => 17,
     }
 }
 
@@ -698,7 +756,7 @@ fn bool_other_than_0_or_1_is_a_bad_tag() {
 #[test]
 fn unknown_tags_are_bad_tags() {
     let door = encode(&sample_event(Payload::DoorOpened));
-    for kind in [0u8, 16, 200, 255] {
+    for kind in [0u8, 18, 200, 255] {
         let mut bad = door.clone();
         bad[54] = kind;
         assert!(
@@ -711,7 +769,7 @@ fn unknown_tags_are_bad_tags() {
         fault: text("full"),
     }));
     assert_eq!(fault[55], 6);
-    for device in [0u8, 7, 255] {
+    for device in [0u8, 8, 255] {
         let mut bad = fault.clone();
         bad[55] = device;
         assert!(matches!(

@@ -105,9 +105,20 @@ pub fn detail(payload: &Payload) -> String {
         Payload::Acknowledged {
             department, clerk, ..
         } => format!("{department}, {clerk}"),
-        Payload::FaultRaised { device, fault } | Payload::FaultCleared { device, fault } => {
+        Payload::FaultRaised { device, fault }
+        | Payload::FaultCleared { device, fault }
+        | Payload::Alarm {
+            device,
+            alarm: fault,
+        } => {
             format!("{}: {fault}", format!("{device:?}").to_lowercase())
         }
+        Payload::UrnCollected {
+            seal,
+            envelopes,
+            first_staff,
+            second_staff,
+        } => format!("plomba / seal {seal}: {envelopes}; {first_staff}, {second_staff}"),
         Payload::ClockUntrusted { reason } => reason.as_str().to_owned(),
         Payload::HoldReleased { early: None, .. }
         | Payload::DropSeen { .. }
