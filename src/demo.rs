@@ -51,6 +51,7 @@ pub fn station_config(
                 id: c.id.clone(),
                 name_pl: c.name_pl.clone(),
                 name_en: c.name_en.clone(),
+                name_uk: c.name_uk.clone(),
                 department: c.department.clone(),
                 hold_secs: None,
             })
@@ -64,6 +65,7 @@ pub fn station_config(
         printers: Default::default(),
         labels: Default::default(),
         gpio: None,
+        kiosk: Default::default(),
         simulation: true,
     }
 }

@@ -16,6 +16,9 @@ pub struct CategoryConfig {
     pub name_pl: String,
     /// English name shown beside it.
     pub name_en: String,
+    /// Ukrainian name, offered at the kiosk.
+    #[serde(default)]
+    pub name_uk: Option<String>,
     /// The department that handles it.
     pub department: String,
 }
@@ -36,39 +39,52 @@ const MAX_CATEGORY_ID: usize = 32;
 impl RegistryConfig {
     /// A typical Polish city hall, used by `urna demo` and the tests.
     pub fn demo() -> Self {
-        let c = |id: &str, pl: &str, en: &str, dep: &str| CategoryConfig {
+        let c = |id: &str, [pl, en, uk]: [&str; 3], dep: &str| CategoryConfig {
             id: id.into(),
             name_pl: pl.into(),
             name_en: en.into(),
+            name_uk: Some(uk.into()),
             department: dep.into(),
         };
         RegistryConfig {
             categories: vec![
                 c(
                     "podatki",
-                    "Podatki i opłaty lokalne",
-                    "Local taxes and fees",
+                    [
+                        "Podatki i opłaty lokalne",
+                        "Local taxes and fees",
+                        "Місцеві податки та збори",
+                    ],
                     "Wydział Podatków i Opłat",
                 ),
                 c(
                     "budownictwo",
-                    "Budownictwo i architektura",
-                    "Building and planning",
+                    [
+                        "Budownictwo i architektura",
+                        "Building and planning",
+                        "Будівництво та архітектура",
+                    ],
                     "Wydział Architektury i Budownictwa",
                 ),
                 c(
                     "komunikacja",
-                    "Prawo jazdy i rejestracja pojazdów",
-                    "Driving licences and vehicles",
+                    [
+                        "Prawo jazdy i rejestracja pojazdów",
+                        "Driving licences and vehicles",
+                        "Посвідчення водія та реєстрація транспорту",
+                    ],
                     "Wydział Komunikacji",
                 ),
                 c(
                     "spoleczne",
-                    "Sprawy społeczne",
-                    "Social affairs",
+                    ["Sprawy społeczne", "Social affairs", "Соціальні справи"],
                     "Wydział Spraw Społecznych",
                 ),
-                c("inne", "Inne sprawy", "Other matters", "Kancelaria ogólna"),
+                c(
+                    "inne",
+                    ["Inne sprawy", "Other matters", "Інші справи"],
+                    "Kancelaria ogólna",
+                ),
             ],
             default_department: "Kancelaria ogólna".into(),
         }

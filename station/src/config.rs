@@ -27,6 +27,9 @@ pub struct Category {
     pub name_pl: String,
     /// The same in English.
     pub name_en: String,
+    /// The same in Ukrainian; the kiosk shows the English name when absent.
+    #[serde(default)]
+    pub name_uk: Option<String>,
     /// The department that handles it.
     pub department: String,
     /// How long mail of this category rests after sanitising; the default when absent.
@@ -82,9 +85,54 @@ pub struct StationConfig {
     /// The urn's pins (door, slot beam, button, lamp); the reference wiring when absent.
     #[serde(default)]
     pub gpio: Option<crate::devices::gpio::GpioConfig>,
+    /// The urn kiosk's screen and container (`[kiosk]`).
+    #[serde(default)]
+    pub kiosk: KioskConfig,
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
+}
+
+/// The urn kiosk's screen and container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KioskConfig {
+    /// How many envelopes the urn holds; staff are alerted at 80 % and 100 %, and a full urn
+    /// takes no more deposits until it is collected.
+    pub capacity: u32,
+    /// Seconds without a touch, scan or press before a half-finished choice, or another
+    /// language, goes back to the Polish start screen.
+    pub idle_timeout_secs: u32,
+    /// Seconds the result of a deposit stays on screen.
+    pub result_shown_secs: u32,
+}
+
+impl Default for KioskConfig {
+    fn default() -> Self {
+        KioskConfig {
+            capacity: 400,
+            idle_timeout_secs: 60,
+            result_shown_secs: 15,
+        }
+    }
+}
+
+impl KioskConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, range) in [
+            ("kiosk.capacity", self.capacity, 1..=100_000),
+            ("kiosk.idle_timeout_secs", self.idle_timeout_secs, 5..=600),
+            ("kiosk.result_shown_secs", self.result_shown_secs, 3..=120),
+        ] {
+            if !range.contains(&value) {
+                return Err(problem(
+                    key,
+                    format!("{value} is outside {}..={}", range.start(), range.end()),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_badge_prefix() -> String {
@@ -150,7 +198,10 @@ impl StationConfig {
                 ("name_pl", &c.name_pl),
                 ("name_en", &c.name_en),
                 ("department", &c.department),
-            ] {
+            ]
+            .into_iter()
+            .chain(c.name_uk.as_ref().map(|uk| ("name_uk", uk)))
+            {
                 if records::Text::new(value.as_str()).is_err() || value.trim().is_empty() {
                     return Err(problem(
                         &format!("{key}.{field}"),
@@ -201,6 +252,7 @@ impl StationConfig {
         if let Some(gpio) = &self.gpio {
             gpio.validate()?;
         }
+        self.kiosk.validate()?;
         crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {

@@ -13,17 +13,17 @@ use tokio::time::Instant;
 use crate::clock;
 use crate::config::{Category, StationConfig};
 use crate::devices::{Input, Lamp, PrintJob, Printer, PrinterStatus};
+use crate::kiosk_text::{self as said, Said};
 use crate::printer::setup::LabelTemplates;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
 use crate::template::{Field, Fields};
+use crate::urn_fill::{self, FillLevel, UrnFill};
 use crate::workflow::Command;
 
-/// How long a resident may take to choose a category before the kiosk starts over.
-const CHOOSE_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long the result stays on screen.
-const DONE_SHOWN: Duration = Duration::from_secs(15);
+/// The alarm recorded when the service door opens outside a collection.
+pub const DOOR_OPENED_OUTSIDE_COLLECTION: &str = "door_opened_outside_collection";
 /// How often the printer is asked for its status while nothing happens.
 const PRINTER_POLL: Duration = Duration::from_secs(1);
 
@@ -52,6 +52,19 @@ pub struct CategoryChoice {
     pub name_pl: String,
     /// English name.
     pub name_en: String,
+    /// Ukrainian name (the English one when none is configured).
+    pub name_uk: String,
+}
+
+/// How full the urn is, for the service pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UrnFillView {
+    /// Envelopes in the urn since the last collection.
+    pub envelopes: u32,
+    /// Envelopes it holds.
+    pub capacity: u32,
+    /// Normal, nearly full or full.
+    pub level: FillLevel,
 }
 
 /// Everything the kiosk page shows.
@@ -63,6 +76,8 @@ pub struct KioskView {
     pub message_pl: String,
     /// The main message, English.
     pub message_en: String,
+    /// The main message, Ukrainian.
+    pub message_uk: String,
     /// The intake id of the current deposit.
     pub intake: Option<String>,
     /// The deposit time (the date of receipt), local.
@@ -75,6 +90,10 @@ pub struct KioskView {
     pub printer: PrinterStatus,
     /// Whether the scanner is connected (the button works regardless).
     pub scanner_connected: bool,
+    /// How full the urn is.
+    pub urn: UrnFillView,
+    /// Seconds without a touch before the page goes back to Polish and the start screen.
+    pub idle_timeout_secs: u32,
     /// Counts up with every change, so a page can tell new from old.
     pub version: u64,
 }
@@ -86,18 +105,32 @@ impl KioskView {
     }
 
     fn idle(printer: PrinterStatus) -> KioskView {
+        let start = said::start();
         KioskView {
             step: Step::Idle,
-            message_pl: "Zeskanuj kod z formularza albo naciśnij przycisk".into(),
-            message_en: "Scan the code on your form, or press the button".into(),
+            message_pl: start.pl,
+            message_en: start.en,
+            message_uk: start.uk,
             intake: None,
             deposited_at: None,
             reference: None,
             categories: Vec::new(),
             printer,
             scanner_connected: true,
+            urn: UrnFillView {
+                envelopes: 0,
+                capacity: 0,
+                level: FillLevel::Normal,
+            },
+            idle_timeout_secs: 0,
             version: 0,
         }
+    }
+
+    fn say(&mut self, said: Said) {
+        self.message_pl = said.pl;
+        self.message_en = said.en;
+        self.message_uk = said.uk;
     }
 }
 
@@ -114,9 +147,11 @@ enum State {
     },
     Done {
         until: Instant,
-        /// The intake whose envelope was just seen falling: a further envelope while this
-        /// screen shows went in on the same label.
-        dropped: Option<IntakeId>,
+        /// The deposit just finished.
+        intake: IntakeId,
+        /// Whether its envelope was seen falling: if so, a further envelope while this screen
+        /// shows went in on the same label; if not, the next one is that envelope, late.
+        seen: bool,
     },
 }
 
@@ -145,6 +180,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) {
     let mut kiosk = Kiosk {
+        fill: UrnFill::new(config.kiosk.capacity),
         config,
         log,
         printer,
@@ -155,6 +191,7 @@ pub async fn run(
         printer_status: PrinterStatus::Ready,
         scanner_connected: true,
     };
+    kiosk.load_fill().await;
     kiosk.check_printer().await;
     kiosk.show_idle();
     loop {
@@ -183,6 +220,8 @@ struct Kiosk {
     state: State,
     printer_status: PrinterStatus,
     scanner_connected: bool,
+    /// Envelopes in the urn since the last collection, and the fill alerts raised.
+    fill: UrnFill,
 }
 
 impl Kiosk {
@@ -199,15 +238,73 @@ impl Kiosk {
         self.lamp.set(next.step == Step::Drop);
         next.printer = self.printer_status;
         next.scanner_connected = self.scanner_connected;
+        next.urn = UrnFillView {
+            envelopes: self.fill.envelopes(),
+            capacity: self.fill.capacity(),
+            level: self.fill.level(),
+        };
+        next.idle_timeout_secs = self.config.kiosk.idle_timeout_secs;
         self.view.send_modify(|v| {
             next.version = v.version + 1;
             *v = next;
         });
     }
 
+    /// Counts the envelopes in the urn from the log, and raises any fill alert that is due
+    /// (the capacity may have been lowered since the last run).
+    async fn load_fill(&mut self) {
+        match self.log.urn_fill_events().await {
+            Ok(events) => {
+                for event in &events {
+                    self.fill.observe(&event.payload);
+                }
+            }
+            Err(e) => tracing::error!("kiosk: the urn's fill level could not be read: {e}"),
+        }
+        let due = self.fill.alerts_due();
+        if !due.is_empty() {
+            self.record(due, "fill alert").await;
+        }
+        tracing::info!(
+            "kiosk: the urn holds {} of {} envelopes",
+            self.fill.envelopes(),
+            self.fill.capacity()
+        );
+    }
+
+    /// Commits events in one transaction, each with the fill alerts it makes due.
+    async fn record(&mut self, payloads: Vec<Payload>, what: &str) -> bool {
+        let mut after = self.fill.clone();
+        let mut entries = Vec::new();
+        let now = clock::now();
+        for payload in payloads {
+            after.observe(&payload);
+            entries.push((now, payload));
+            for due in after.alerts_due() {
+                after.observe(&due);
+                entries.push((now, due));
+            }
+        }
+        match self.log.append_all(entries).await {
+            Ok(_) => {
+                self.fill = after;
+                true
+            }
+            Err(e) => {
+                tracing::error!("kiosk: {what} not recorded: {e}");
+                false
+            }
+        }
+    }
+
+    /// Whether a deposit can be taken and receipted now.
+    fn can_take_deposits(&self) -> bool {
+        self.printer_status.can_print() && self.fill.level() != FillLevel::Full
+    }
+
     fn show_idle(&mut self) {
         self.state = State::Idle;
-        if !self.printer_status.can_print() {
+        if !self.can_take_deposits() {
             self.show_out_of_order();
             return;
         }
@@ -217,22 +314,29 @@ impl Kiosk {
     fn show_out_of_order(&self) {
         let mut v = KioskView::idle(self.printer_status);
         v.step = Step::OutOfOrder;
-        v.message_pl = "Urna chwilowo nie przyjmuje przesyłek: nie możemy wydrukować potwierdzenia. Obsługa została powiadomiona.".into();
-        v.message_en = "The urn cannot take letters right now: it cannot print your receipt. The staff have been told.".into();
+        v.say(if self.printer_status.can_print() {
+            said::urn_full()
+        } else {
+            said::printer_out_of_order()
+        });
         self.publish(v);
     }
 
     async fn handle(&mut self, command: Command) {
         match (command, &self.state) {
-            (Command::Input(Input::Door { open }), _) => {
-                let payload = if open {
-                    Payload::DoorOpened
-                } else {
-                    Payload::DoorClosed
+            (Command::Input(Input::Door { open: true }), _) => {
+                // Only a collection (two staff at the urn, the mailroom issue) opens the door
+                // with no alarm; until that exists here, every opening is one.
+                let alarm = Payload::Alarm {
+                    device: Device::Door,
+                    alarm: text(DOOR_OPENED_OUTSIDE_COLLECTION),
                 };
-                if let Err(e) = self.log.append(clock::now(), payload).await {
-                    tracing::error!("kiosk: door event not recorded: {e}");
-                }
+                tracing::warn!("kiosk: the urn's door opened outside a collection");
+                self.record(vec![Payload::DoorOpened, alarm], "door opening")
+                    .await;
+            }
+            (Command::Input(Input::Door { open: false }), _) => {
+                self.record(vec![Payload::DoorClosed], "door closing").await;
             }
             (Command::Input(Input::ScannerConnected(connected)), _) => {
                 self.scanner_connected = connected;
@@ -242,80 +346,73 @@ impl Kiosk {
                 } else {
                     Payload::FaultRaised { device, fault }
                 };
-                if let Err(e) = self.log.append(clock::now(), payload).await {
-                    tracing::error!("kiosk: scanner event not recorded: {e}");
-                }
+                self.record(vec![payload], "scanner event").await;
                 let current = self.view.borrow().clone();
                 self.publish(current);
             }
             (Command::Input(Input::EnvelopeDropped), State::Drop { intake, .. }) => {
                 let intake = *intake;
-                match self
-                    .log
-                    .append(clock::now(), Payload::DropSeen { intake })
+                if self
+                    .record(vec![Payload::DropSeen { intake }], "drop")
                     .await
                 {
-                    Ok(_) => self.show_done(
-                        intake,
-                        true,
-                        "Dziękujemy. Przesyłka jest w urnie. Zachowaj potwierdzenie.",
-                        "Thank you. Your letter is in the urn. Keep your receipt.",
-                    ),
-                    Err(e) => tracing::error!("kiosk: drop not recorded: {e}"),
+                    self.show_done(intake, true, said::thanks());
                 }
             }
             (
                 Command::Input(Input::EnvelopeDropped),
                 State::Done {
-                    dropped: Some(intake),
-                    ..
+                    intake, seen: true, ..
                 },
             ) => {
                 // A second envelope on one label: recorded as a second drop for the intake, so
                 // the mailroom's count of envelopes matches what is in the urn.
                 let intake = *intake;
-                if let Err(e) = self
-                    .log
-                    .append(clock::now(), Payload::DropSeen { intake })
+                self.record(vec![Payload::DropSeen { intake }], "second envelope")
+                    .await;
+                self.show_done(intake, true, said::one_label_per_envelope());
+            }
+            (
+                Command::Input(Input::EnvelopeDropped),
+                State::Done {
+                    intake,
+                    seen: false,
+                    ..
+                },
+            ) => {
+                // The resident was told the envelope was not seen and to drop it now: this is
+                // that envelope, late.
+                let intake = *intake;
+                if self
+                    .record(vec![Payload::DropSeen { intake }], "late drop")
                     .await
                 {
-                    tracing::error!("kiosk: second envelope not recorded: {e}");
+                    self.show_done(intake, true, said::thanks());
                 }
-                self.show_done(
-                    intake,
-                    true,
-                    "Do urny wpadła więcej niż jedna koperta na jedną etykietę. Każda koperta potrzebuje własnej etykiety: przy następnych kopertach naciśnij przycisk, by wziąć etykietę dla każdej.",
-                    "More than one envelope went in on one label. Each envelope needs its own label: for further envelopes, press the button to take a label for each.",
-                );
             }
             (Command::Input(Input::EnvelopeDropped), _) => {
-                // An envelope with no label taken for it: the "resident at the urn" issue counts
-                // and reports these; here it is only logged.
+                // An envelope with no label taken for it: it fills the urn all the same, and
+                // the mailroom will find it without a deposit.
                 tracing::warn!("kiosk: an envelope fell through the slot with no deposit open");
+                let alarm = Payload::Alarm {
+                    device: Device::Slot,
+                    alarm: text(urn_fill::ENVELOPE_WITHOUT_DEPOSIT),
+                };
+                self.record(vec![alarm], "envelope without a deposit").await;
+                if matches!(self.state, State::Idle) {
+                    self.show_idle();
+                }
             }
             (Command::Input(Input::Scanned(raw)), State::Idle | State::Done { .. }) => {
                 match classify(&raw, &self.config.badge_prefix) {
                     Ok(Scanned::Reference(reference)) => {
                         self.show_choose(Some(reference.as_str().to_owned()))
                     }
-                    Ok(Scanned::Label(_) | Scanned::Receipt(_)) => self.show_message(
-                        format!(
-                            "To jest kod urny, nie formularza. Status przesyłki sprawdzisz na stronie {}.",
-                            self.config.status_url
-                        ),
-                        format!(
-                            "That is an urna code, not a form. Check the letter's status at {}.",
-                            self.config.status_url
-                        ),
-                    ),
-                    Ok(Scanned::Badge(_)) => self.show_message(
-                        "Karta pracownika: obsługa urny odbywa się w kancelarii.".into(),
-                        "Staff badge: the urn is serviced from the mailroom.".into(),
-                    ),
-                    Err(refused) => {
-                        let (pl, en) = refused.message();
-                        self.show_message(pl.into(), en.into());
+                    Ok(Scanned::Label(_) | Scanned::Receipt(_)) => {
+                        self.show_message(said::urna_code_scanned(&self.config.status_url))
                     }
+                    Ok(Scanned::Badge(_)) => self.show_message(said::staff_badge()),
+                    Err(refused) => self.show_message(refused.message()),
                 }
             }
             (Command::Input(Input::Scanned(_)), _) => {}
@@ -342,28 +439,30 @@ impl Kiosk {
     }
 
     /// The idle screen with a message in place of the usual prompt.
-    fn show_message(&mut self, pl: String, en: String) {
+    fn show_message(&mut self, message: Said) {
+        if !self.can_take_deposits() {
+            self.show_idle();
+            return;
+        }
         self.state = State::Idle;
         let mut v = KioskView::idle(self.printer_status);
-        v.message_pl = pl;
-        v.message_en = en;
+        v.say(message);
         self.publish(v);
     }
 
     fn show_choose(&mut self, reference: Option<String>) {
-        if !self.printer_status.can_print() {
+        if !self.can_take_deposits() {
             // Through idle, so that the kiosk comes back by itself when the printer does.
             self.show_idle();
             return;
         }
         self.state = State::Choose {
             reference: reference.clone(),
-            until: Instant::now() + CHOOSE_TIMEOUT,
+            until: Instant::now() + self.idle_timeout(),
         };
         let mut v = KioskView::idle(self.printer_status);
         v.step = Step::Choose;
-        v.message_pl = "Czego dotyczy pismo? Wybierz albo naciśnij przycisk (inne).".into();
-        v.message_en = "What is the letter about? Choose, or press the button (other).".into();
+        v.say(said::choose());
         v.reference = reference;
         v.categories = self
             .config
@@ -373,21 +472,27 @@ impl Kiosk {
                 id: c.id.clone(),
                 name_pl: c.name_pl.clone(),
                 name_en: c.name_en.clone(),
+                name_uk: c.name_uk.clone().unwrap_or_else(|| c.name_en.clone()),
             })
             .collect();
         self.publish(v);
     }
 
-    fn show_done(&mut self, intake: IntakeId, dropped: bool, pl: &str, en: &str) {
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.config.kiosk.idle_timeout_secs))
+    }
+
+    fn show_done(&mut self, intake: IntakeId, seen: bool, message: Said) {
         self.state = State::Done {
-            until: Instant::now() + DONE_SHOWN,
-            dropped: dropped.then_some(intake),
+            until: Instant::now()
+                + Duration::from_secs(u64::from(self.config.kiosk.result_shown_secs)),
+            intake,
+            seen,
         };
         let mut v = self.view.borrow().clone();
         v.step = Step::Done;
         v.intake = Some(intake.to_string());
-        v.message_pl = pl.into();
-        v.message_en = en.into();
+        v.say(message);
         v.categories.clear();
         self.publish(v);
     }
@@ -396,19 +501,9 @@ impl Kiosk {
         match &self.state {
             State::Drop { intake, .. } => {
                 let intake = *intake;
-                if let Err(e) = self
-                    .log
-                    .append(clock::now(), Payload::DropNotSeen { intake })
-                    .await
-                {
-                    tracing::error!("kiosk: missed drop not recorded: {e}");
-                }
-                self.show_done(
-                    intake,
-                    false,
-                    "Nie zauważyliśmy koperty w otworze. Jeśli jej nie wrzuciłeś, zgłoś się z potwierdzeniem do biura podawczego.",
-                    "We did not see the envelope go in. If you did not drop it, take your receipt to the front office.",
-                );
+                self.record(vec![Payload::DropNotSeen { intake }], "missed drop")
+                    .await;
+                self.show_done(intake, false, said::drop_not_seen());
             }
             State::Choose { .. } | State::Done { .. } => self.show_idle(),
             State::Idle => {}
@@ -437,9 +532,7 @@ impl Kiosk {
             (None, None) => return,
         };
         tracing::info!("kiosk: printer is now {status:?}");
-        if let Err(e) = self.log.append(clock::now(), payload).await {
-            tracing::error!("kiosk: printer fault not recorded: {e}");
-        }
+        self.record(vec![payload], "printer fault").await;
         if matches!(self.state, State::Idle | State::Choose { .. }) {
             self.show_idle();
         } else {
@@ -450,10 +543,10 @@ impl Kiosk {
 
     async fn deposit(&mut self, category_id: &str, reference: Option<String>) {
         self.check_printer().await;
-        if !self.printer_status.can_print() {
+        if !self.can_take_deposits() {
             // Through idle, not left in the previous step: a kiosk still counting down a
             // finished deposit's screen would otherwise show "out of order" for up to
-            // DONE_SHOWN after the printer is back.
+            // the result's time after the printer is back.
             self.show_idle();
             return;
         }
@@ -486,9 +579,7 @@ impl Kiosk {
                 tracing::error!("kiosk: deposit not recorded: {e}");
                 let mut v = KioskView::idle(self.printer_status);
                 v.step = Step::OutOfOrder;
-                v.message_pl =
-                    "Urna chwilowo nie działa. Prosimy skorzystać z biura podawczego.".into();
-                v.message_en = "The urn is out of order. Please use the front office.".into();
+                v.say(said::storage_out_of_order());
                 self.publish(v);
                 return;
             }
@@ -507,20 +598,11 @@ impl Kiosk {
         v.intake = Some(intake.to_string());
         v.deposited_at = Some(deposited_at);
         v.reference = reference;
-        if printed {
-            v.message_pl =
-                "Naklej etykietę na kopertę i wrzuć ją do otworu. Zabierz potwierdzenie.".into();
-            v.message_en =
-                "Stick the label on the envelope and drop it into the slot. Keep your receipt."
-                    .into();
+        v.say(if printed {
+            said::drop_now()
         } else {
-            v.message_pl = format!(
-                "Przesyłka zarejestrowana jako {intake}, ale drukarka zawiodła. Zapisz ten numer i wrzuć kopertę; obsługa została powiadomiona."
-            );
-            v.message_en = format!(
-                "Your letter is registered as {intake}, but the printer failed. Note this number and drop the envelope; the staff have been told."
-            );
-        }
+            said::printed_nothing(&intake.to_string())
+        });
         self.publish(v);
     }
 

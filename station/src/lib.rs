@@ -28,6 +28,7 @@ pub mod doctor;
 pub mod error;
 pub mod keys;
 pub mod kiosk;
+pub mod kiosk_text;
 pub mod label;
 pub mod log_store;
 pub mod mailroom;
@@ -39,6 +40,7 @@ pub mod shared_log;
 pub mod shutdown;
 pub mod sync;
 pub mod template;
+pub mod urn_fill;
 pub mod web;
 pub mod workflow;
 

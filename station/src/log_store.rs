@@ -335,6 +335,27 @@ impl LogStore {
         Ok(out)
     }
 
+    /// The events that say how full the urn is: from the last collection on, the envelopes
+    /// seen falling and the urn's alerts, oldest first.
+    pub fn urn_fill_events(&self) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT canonical FROM events
+             WHERE seq >= COALESCE((SELECT MAX(seq) FROM events WHERE kind = 'urn_collected'), 0)
+               AND kind IN ('drop_seen', 'alarm', 'fault_raised', 'fault_cleared', 'urn_collected')
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            // Every stored row was verified when it was written; `verify` reports any that
+            // was altered since, so an undecodable one is skipped here, not fatal.
+            if let Ok(event) = encoding::decode(&row?) {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
     /// The last `n` events, oldest first.
     pub fn tail(&self, n: usize) -> Result<Vec<StoredEvent>> {
         let tip = self.stored_tip()?.seq;

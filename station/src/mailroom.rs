@@ -192,8 +192,8 @@ impl Mailroom {
                 );
             }
             Err(refused) => {
-                let (pl, en) = refused.message();
-                return failure(None, pl, en);
+                let said = refused.message();
+                return failure(None, said.pl, said.en);
             }
         };
         let stage = match self.stage(intake).await {

@@ -29,6 +29,16 @@ table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px so
 input[type=text] { font-size: 1.4em; padding: 10px; width: 60%; }
 "#;
 
+/// Escaping and posting, for every page's script.
+const COMMON_SCRIPT: &str = r#"
+function esc(s) { return String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'})[c]); }
+async function post(path, body) {
+  const init = { method: 'POST' };
+  if (body !== undefined) { init.headers = { 'content-type': 'application/json' }; init.body = JSON.stringify(body); }
+  return fetch(path, init);
+}
+"#;
+
 fn shell(
     title_pl: &str,
     title_en: &str,
@@ -44,63 +54,168 @@ fn shell(
 <div>{name}<span class="en">{station} · {place}</span></div></header>
 <main>{body}</main>
 <script>
-function esc(s) {{ return String(s ?? '').replace(/[&<>"']/g, c => ({{'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}})[c]); }}
-async function post(path, body) {{
-  const init = {{ method: 'POST' }};
-  if (body !== undefined) {{ init.headers = {{ 'content-type': 'application/json' }}; init.body = JSON.stringify(body); }}
-  return fetch(path, init);
-}}
+{common}
 {script}
 </script></body></html>"#,
+        common = COMMON_SCRIPT,
         name = escape(&config.name),
         station = escape(config.station.as_str()),
         place = escape(&config.place),
     )
 }
 
-/// The urn kiosk's screen.
+/// The urn kiosk's look: a 7-inch 800×480 touchscreen read by people of every age, in every
+/// light. Large type, targets of at least 64 px, contrast above WCAG's AAA ratio of 7:1.
+const KIOSK_STYLE: &str = r#"
+* { box-sizing: border-box; }
+html, body { margin: 0; height: 100%; }
+body.kiosk { font-family: "DejaVu Sans", system-ui, sans-serif; font-size: 22px; line-height: 1.3;
+  background: #fff; color: #000; display: flex; flex-direction: column; overflow: hidden; }
+.bar { display: flex; align-items: center; justify-content: space-between; gap: 8px;
+  background: #0b2545; color: #fff; padding: 6px 12px; min-height: 64px; }
+.bar h1 { font-size: 24px; margin: 0; }
+.langs { display: flex; gap: 6px; }
+.langs button { font: inherit; font-size: 20px; min-height: 52px; min-width: 112px; padding: 4px 10px;
+  border: 3px solid #fff; border-radius: 10px; background: #0b2545; color: #fff; cursor: pointer; }
+.langs button[aria-pressed="true"] { background: #fff; color: #0b2545; font-weight: bold; }
+main.screen { flex: 1; padding: 10px 18px; display: flex; flex-direction: column; gap: 8px; overflow: hidden; }
+.msg { font-size: 28px; font-weight: bold; margin: 0; }
+.beside { font-size: 20px; color: #222; margin: 0; }
+.alert { background: #fff0f0; color: #000; border: 4px solid #8b0000; border-radius: 10px; padding: 8px 12px; font-size: 22px; }
+.stop .msg { color: #8b0000; }
+.actions { display: flex; flex-wrap: wrap; gap: 10px; margin-top: auto; }
+.actions button, .choices button { font: inherit; font-size: 24px; min-height: 72px; padding: 8px 18px;
+  border-radius: 12px; border: 4px solid #0b2545; background: #fff; color: #000; cursor: pointer; }
+.actions button.go { background: #0b2545; color: #fff; min-width: 320px; font-weight: bold; }
+.choices { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+.choices button { min-height: 60px; font-size: 21px; text-align: left; padding: 6px 14px; }
+.choices button.cancel { background: #e6e6e6; text-align: center; }
+button:focus-visible { outline: 5px solid #ffbf00; outline-offset: 2px; }
+.hint { font-size: 20px; margin: 0; }
+.id { font-family: "DejaVu Sans Mono", monospace; font-size: 44px; font-weight: bold; letter-spacing: 0.06em; margin: 0; }
+.facts { font-size: 22px; margin: 0; }
+.slot { font-size: 26px; font-weight: bold; }
+"#;
+
+/// The urn kiosk's screen: Polish first, English and Ukrainian one touch away; every step also
+/// reachable with the physical button alone, which the station handles without the page.
 pub fn kiosk(config: &StationConfig) -> String {
-    let body = r#"
-<div id="printer" class="alert" hidden></div>
-<div id="scanner" class="alert" hidden>Czytnik kodów nie działa — użyj przycisku.<span class="en">The code reader is not working — use the button.</span></div>
-<p class="big" id="msg-pl"></p><p class="en" id="msg-en"></p>
-<div id="intake"></div>
-<div id="actions"></div>"#;
     let script = r#"
+const T = {
+  pl: { title: 'Urna — złóż pismo', no_code: 'Nie mam kodu', cancel: 'Anuluj',
+        or_button: 'Możesz też po prostu nacisnąć przycisk pod ekranem.',
+        intake: 'Numer przesyłki', date: 'Data złożenia', reference: 'Sygnatura z formularza',
+        slot: '↓ Otwór na koperty jest pod ekranem',
+        scanner: 'Czytnik kodów nie działa. Naciśnij przycisk pod ekranem.' },
+  en: { title: 'Drop box — hand in a letter', no_code: 'I have no code', cancel: 'Cancel',
+        or_button: 'You can also just press the button below the screen.',
+        intake: 'Intake number', date: 'Date of receipt', reference: 'Reference from your form',
+        slot: '↓ The envelope slot is below the screen',
+        scanner: 'The code reader is not working. Press the button below the screen.' },
+  uk: { title: 'Урна — подати лист', no_code: 'У мене немає коду', cancel: 'Скасувати',
+        or_button: 'Можна також просто натиснути кнопку під екраном.',
+        intake: 'Номер відправлення', date: 'Дата подання', reference: 'Номер справи з формуляра',
+        slot: '↓ Отвір для конвертів під екраном',
+        scanner: 'Сканер кодів не працює. Натисніть кнопку під екраном.' },
+};
+let lang = 'pl';
+let view = null;
+let lastStep = null;
+let lastTouch = Date.now();
+
+function message(v, l) { return v['message_' + l]; }
+function categoryName(c, l) { return c['name_' + l]; }
+// The other language shown small beside the chosen one: English beside Polish, Polish beside
+// the others, so that staff helping a resident can always read the screen.
+function besideLang() { return lang === 'pl' ? 'en' : 'pl'; }
+
+function setLang(l) {
+  lang = l;
+  lastTouch = Date.now();
+  if (view) render(view);
+}
+
 function render(v) {
-  document.getElementById('msg-pl').textContent = v.message_pl;
-  document.getElementById('msg-en').textContent = v.message_en;
-  const printer = document.getElementById('printer');
-  printer.hidden = v.printer === 'ready';
-  printer.textContent = v.printer === 'ready' ? '' : 'Drukarka: ' + v.printer + ' / Printer: ' + v.printer;
-  document.getElementById('scanner').hidden = v.scanner_connected;
-  let intake = '';
-  if (v.intake) {
-    intake = '<p>Numer przesyłki <span class="en">Intake number</span></p><p class="id" data-intake="' + esc(v.intake) + '">' + esc(v.intake) + '</p>';
-    if (v.deposited_at) intake += '<p>Data złożenia: <strong>' + esc(v.deposited_at) + '</strong><span class="en">Date of receipt</span></p>';
+  view = v;
+  // A finished deposit means the next person: back to Polish.
+  if (v.step === 'idle' && lastStep && lastStep !== 'idle' && lastStep !== 'out_of_order') lang = 'pl';
+  lastStep = v.step;
+  const t = T[lang], b = besideLang();
+  document.documentElement.lang = lang;
+  document.title = t.title + ' — urna';
+  document.getElementById('title').textContent = t.title;
+  for (const button of document.querySelectorAll('.langs button')) {
+    button.setAttribute('aria-pressed', String(button.dataset.lang === lang));
   }
-  if (v.reference) intake += '<p>Sygnatura z formularza: ' + esc(v.reference) + '<span class="en">Reference from your form</span></p>';
-  document.getElementById('intake').innerHTML = intake;
+  document.getElementById('msg').textContent = message(v, lang);
+  const beside = document.getElementById('beside');
+  beside.textContent = message(v, b);
+  beside.lang = b;
+  const scanner = document.getElementById('scanner');
+  scanner.hidden = v.scanner_connected || v.step === 'out_of_order';
+  scanner.textContent = t.scanner;
+  document.getElementById('screen').className = 'screen' + (v.step === 'out_of_order' ? ' stop' : '');
+
+  let facts = '';
+  if (v.intake && (v.step === 'drop' || v.step === 'done')) {
+    facts += '<p class="facts">' + esc(t.intake) + '</p><p class="id" data-intake="' + esc(v.intake) + '">' + esc(v.intake) + '</p>';
+    if (v.deposited_at) facts += '<p class="facts">' + esc(t.date) + ': <strong>' + esc(v.deposited_at) + '</strong></p>';
+  }
+  if (v.reference && v.step !== 'idle') facts += '<p class="facts">' + esc(t.reference) + ': <strong>' + esc(v.reference) + '</strong></p>';
+  if (v.step === 'drop') facts += '<p class="slot">' + esc(t.slot) + '</p>';
+  document.getElementById('facts').innerHTML = facts;
+
   let actions = '';
-  if (v.step === 'idle' || v.step === 'done') {
-    actions = '<button class="primary" onclick="post(\'/kiosk/start\')">Nie mam kodu<span class="en">I have no code</span></button>';
+  if (v.step === 'idle') {
+    actions = '<div class="actions"><button class="go" id="no-code" onclick="touch(); post(\'/kiosk/start\')">' + esc(t.no_code) + '</button></div>' +
+      '<p class="hint">' + esc(t.or_button) + '</p>';
   } else if (v.step === 'choose') {
-    actions = '<div class="categories">' + v.categories.map(c =>
-      '<button data-category="' + esc(c.id) + '" onclick="post(\'/kiosk/category/' + encodeURIComponent(c.id) + '\')">' + esc(c.name_pl) + '<span class="en">' + esc(c.name_en) + '</span></button>').join('') +
-      '</div><button onclick="post(\'/kiosk/cancel\')">Anuluj<span class="en">Cancel</span></button>';
+    // Cancel sits in the grid's last cell, so five categories and it fill three rows.
+    actions = '<div class="choices">' + v.categories.map(c =>
+      '<button data-category="' + esc(c.id) + '" onclick="touch(); post(\'/kiosk/category/' + encodeURIComponent(c.id) + '\')">' + esc(categoryName(c, lang)) + '</button>').join('') +
+      '<button id="cancel" class="cancel" onclick="touch(); post(\'/kiosk/cancel\')">' + esc(t.cancel) + '</button></div>';
   }
   document.getElementById('actions').innerHTML = actions;
   document.body.dataset.step = v.step;
+  document.body.dataset.lang = lang;
 }
+
+function touch() { lastTouch = Date.now(); }
+document.addEventListener('pointerdown', touch);
+document.addEventListener('keydown', touch);
+// Nobody touching the screen for the idle timeout: the next person starts in Polish. (The
+// station itself takes a half-finished choice back to the start after the same time.)
+setInterval(() => {
+  if (!view || lang === 'pl') return;
+  if (Date.now() - lastTouch >= view.idle_timeout_secs * 1000) { lang = 'pl'; render(view); }
+}, 1000);
+
 fetch('/kiosk/state').then(r => r.json()).then(render);
 new EventSource('/kiosk/stream').onmessage = e => render(JSON.parse(e.data));
 "#;
-    shell(
-        "Urna — złóż pismo",
-        "Drop box — hand in a letter",
-        config,
-        body,
-        script,
+    format!(
+        r#"<!doctype html>
+<html lang="pl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Urna — złóż pismo — urna</title><style>{KIOSK_STYLE}</style></head>
+<body class="kiosk" data-step="" data-lang="pl">
+<header class="bar"><h1 id="title">Urna — złóż pismo</h1>
+<nav class="langs" aria-label="Język / Language / Мова">
+<button type="button" data-lang="pl" lang="pl" aria-pressed="true" onclick="setLang('pl')">Polski</button>
+<button type="button" data-lang="en" lang="en" aria-pressed="false" onclick="setLang('en')">English</button>
+<button type="button" data-lang="uk" lang="uk" aria-pressed="false" onclick="setLang('uk')">Українська</button>
+</nav></header>
+<main class="screen" id="screen" data-station="{station}">
+<p class="alert" id="scanner" role="alert" hidden></p>
+<div role="status" aria-live="polite"><p class="msg" id="msg"></p><p class="beside" id="beside" lang="en"></p></div>
+<div id="facts"></div>
+<div id="actions"></div>
+</main>
+<script>
+{common}
+{script}
+</script></body></html>"#,
+        station = escape(config.station.as_str()),
+        common = COMMON_SCRIPT,
     )
 }
 

@@ -119,21 +119,15 @@ fn looks_like_a_label(text: &str) -> bool {
 }
 
 impl ScanRefused {
-    /// What the person at the scanner reads: Polish, then English.
-    pub fn message(&self) -> (&'static str, &'static str) {
+    /// What the person at the scanner reads: Polish, English and Ukrainian.
+    pub fn message(&self) -> crate::kiosk_text::Said {
+        use crate::kiosk_text as said;
         match self {
-            ScanRefused::DamagedReceipt(_) | ScanRefused::DamagedLabel(_) => (
-                "Kod urny jest uszkodzony lub źle odczytany. Spróbuj ponownie.",
-                "The urna code is damaged or was misread. Try again.",
-            ),
-            ScanRefused::DamagedBadge => (
-                "Nie można odczytać karty pracownika.",
-                "The staff badge could not be read.",
-            ),
-            _ => (
-                "Nie udało się odczytać kodu. Spróbuj jeszcze raz albo naciśnij przycisk.",
-                "The code could not be read. Try again, or press the button.",
-            ),
+            ScanRefused::DamagedReceipt(_) | ScanRefused::DamagedLabel(_) => {
+                said::damaged_urna_code()
+            }
+            ScanRefused::DamagedBadge => said::damaged_badge(),
+            _ => said::unreadable_code(),
         }
     }
 }

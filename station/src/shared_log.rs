@@ -92,6 +92,11 @@ impl SharedLog {
         self.with(move |log| log.set_acknowledged(seq)).await
     }
 
+    /// The events that say how full the urn is (see [`crate::log_store::LogStore::urn_fill_events`]).
+    pub async fn urn_fill_events(&self) -> Result<Vec<records::Event>> {
+        self.with(|log| log.store().urn_fill_events()).await
+    }
+
     /// Every event about an intake in this log.
     pub async fn events_for_intake(&self, intake: IntakeId) -> Result<Vec<records::Event>> {
         self.with(move |log| log.store().events_for_intake(&intake))
