@@ -6,6 +6,7 @@
 //! | `GET /api/stations/{code}/acknowledged` | — | 200 [`PushResponse`] |
 //! | `GET /api/intakes/{id}` | — | 200 [`IntakeView`]; 404 |
 //! | `POST /api/receipts/verify` | the receipt text (`text/plain`) | 200 [`ReceiptVerdict`] |
+//! | `GET /api/alerts` | — | 200 [`DeviceAlerts`] |
 //!
 //! Events travel as [`SignedEvent`]s: the canonical bytes and the signature, so the registry
 //! verifies exactly what the station signed.
@@ -13,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chain::SignedEvent;
-use crate::event::{Channel, Timestamp};
+use crate::event::{Channel, Device, Timestamp};
 use crate::intake_id::IntakeId;
 
 /// Most events in one push; a station sends its backlog in batches of at most this many.
@@ -132,4 +133,120 @@ pub struct ReceiptVerdict {
     pub intake: Option<IntakeId>,
     /// Where it is now, when genuine and known to the register.
     pub status: Option<IntakeStatus>,
+}
+
+/// Whether a device alert clears by itself or needs a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A fault the station raised and will clear when the device recovers (paper out, full urn).
+    Fault,
+    /// Something that happened and stays on the list until staff deal with it (a door opened
+    /// outside a collection).
+    Alarm,
+}
+
+/// One thing at a station that staff must look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAlert {
+    /// The station's code.
+    pub station: String,
+    /// The station's name, for people.
+    pub station_name: String,
+    /// The device.
+    pub device: Device,
+    /// What is wrong, as the station named it (`paper_out`, `full`, `door_opened_outside_collection`).
+    pub what: String,
+    /// Fault or alarm.
+    pub kind: AlertKind,
+    /// When the station recorded it.
+    pub since: Timestamp,
+    /// The station's event that raised it.
+    pub seq: u64,
+}
+
+/// Every open device alert, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAlerts {
+    /// The alerts.
+    pub alerts: Vec<DeviceAlert>,
+}
+
+impl DeviceAlert {
+    /// What the alert means for staff: Polish, then English. Both the registry's pages and the
+    /// mailroom's screen say it, so it is worded once, here.
+    pub fn phrase(&self) -> (String, String) {
+        alert_phrase(self.device, &self.what)
+    }
+}
+
+/// Staff's words for a device problem as stations name it: Polish, then English. A name this
+/// code does not know is shown as `device: name`, so nothing is hidden.
+pub fn alert_phrase(device: Device, what: &str) -> (String, String) {
+    let known = match (device, what) {
+        (Device::Printer, "paper_out") => Some(("brak papieru w drukarce", "printer out of paper")),
+        (Device::Printer, "paper_low") => {
+            Some(("kończy się papier w drukarce", "printer paper running low"))
+        }
+        (Device::Printer, "cover_open") => Some(("otwarta pokrywa drukarki", "printer cover open")),
+        (Device::Printer, "offline") => Some(("drukarka nie odpowiada", "printer not answering")),
+        (Device::Printer, "paper_jam") => Some((
+            "papier zaciął się w drukarce",
+            "paper jammed in the printer",
+        )),
+        (Device::Printer, "wrong_media") => Some((
+            "niewłaściwy papier w drukarce",
+            "wrong paper in the printer",
+        )),
+        (Device::Urn, "nearly_full") => {
+            Some(("urna prawie pełna (80 %)", "urn nearly full (80 %)"))
+        }
+        (Device::Urn, "full") => Some((
+            "urna pełna: nie przyjmuje pism",
+            "urn full: takes no letters",
+        )),
+        (Device::Door, "door_opened_outside_collection") => Some((
+            "drzwi urny otwarte poza odbiorem",
+            "urn door opened outside a collection",
+        )),
+        (Device::Door, "door_chatter") => Some((
+            "czujnik drzwi urny daje niepewny odczyt",
+            "urn door sensor chattering",
+        )),
+        (Device::Slot, "envelope_without_deposit") => Some((
+            "koperta bez etykiety w urnie",
+            "an envelope without a label in the urn",
+        )),
+        (Device::Slot, "slot_jam") => Some(("szczelina urny zablokowana", "urn slot blocked")),
+        (Device::Scanner, "unplugged") => {
+            Some(("czytnik kodów odłączony", "code reader unplugged"))
+        }
+        (Device::Storage, "log_behind_registry") => Some((
+            "dziennik stacji krótszy niż rejestr",
+            "station log behind the registry",
+        )),
+        _ => None,
+    };
+    match known {
+        Some((pl, en)) => (pl.to_owned(), en.to_owned()),
+        None => {
+            let raw = format!("{}: {what}", device_name(device));
+            (raw.clone(), raw)
+        }
+    }
+}
+
+/// A device's name as events and the API spell it.
+pub fn device_name(device: Device) -> &'static str {
+    match device {
+        Device::Scanner => "scanner",
+        Device::Printer => "printer",
+        Device::Door => "door",
+        Device::Slot => "slot",
+        Device::Registry => "registry",
+        Device::Storage => "storage",
+        Device::Urn => "urn",
+    }
 }

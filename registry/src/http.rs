@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
             "/api/receipts/verify",
             post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
         )
+        .route("/api/alerts", get(device_alerts))
         .route("/events/stream", get(event_stream))
         .route("/", get(pages::clerk))
         .route("/intakes/{id}", get(pages::intake))
@@ -237,6 +238,10 @@ async fn verify_receipt(
     let text = body.map_err(|r| Failure::new(r.status(), "bad_request", r.body_text()))?;
     let verdict = state.registry.verify_receipt(&text).await?;
     Ok(Json(verdict).into_response())
+}
+
+async fn device_alerts(State(state): State<AppState>) -> Result<Response, Failure> {
+    Ok(Json(state.registry.device_alerts().await?).into_response())
 }
 
 /// `?department=` on the stream and the clerk page; empty means all.

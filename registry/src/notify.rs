@@ -30,6 +30,12 @@ pub enum Notice {
         /// What happened.
         message: String,
     },
+    /// A station's open device alerts changed (opened, raised again or closed): every page
+    /// reloads its list, whatever its department filter.
+    DeviceAlerts {
+        /// The station whose alerts changed.
+        station: String,
+    },
 }
 
 impl Notice {

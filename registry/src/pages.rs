@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use jiff::tz::TimeZone;
 use records::Timestamp;
-use records::api::{IntakeView, ReceiptVerdict};
+use records::api::{AlertKind, DeviceAlert, IntakeView, ReceiptVerdict};
 
 use crate::config::RegistryConfig;
 use crate::http::{AppState, CLERK_PAGE_ROWS, DepartmentQuery, parse_intake};
@@ -76,6 +76,11 @@ th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical
 th{background:#f3f3f3}
 .alarms{background:#b00020;color:#fff;padding:.75rem 1rem;border-radius:.4rem;margin-bottom:1rem}
 .alarms h2{margin:.2rem 0}
+.device-alerts{background:#fff1c2;border:.2rem solid #c77700;color:#222;padding:.75rem 1rem;border-radius:.4rem;margin-bottom:1rem}
+.device-alerts h2{margin:.2rem 0}
+.device-alerts li{margin:.25rem 0}
+.device-alerts .kind{display:inline-block;font-size:.8em;padding:0 .35rem;border-radius:.25rem;background:#c77700;color:#fff}
+.device-alerts .kind.alarm{background:#b00020}
 .untrusted{color:#a05a00;font-size:.85em}
 tr.new{animation:flash 4s ease-out}
 @keyframes flash{from{background:#fff3a0}to{background:transparent}}
@@ -149,6 +154,40 @@ fn alarms_html(alarms: &[Alarm]) -> String {
     out
 }
 
+/// The box of open device alerts on the clerk page (empty when there are none): one line per
+/// alert with the station's name and code, the problem in words and since when.
+pub fn device_alerts_html(alerts: &[DeviceAlert]) -> String {
+    if alerts.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<section class=\"device-alerts\" id=\"device-alerts\" role=\"alert\">\
+         <h2>⚠ Urządzenia wymagają uwagi / Devices need attention</h2><ul>",
+    );
+    for a in alerts {
+        let (pl, en) = records::api::alert_phrase(a.device, &a.what);
+        let what = if pl == en {
+            escape(&pl)
+        } else {
+            format!("{} / {}", escape(&pl), escape(&en))
+        };
+        let kind = match a.kind {
+            AlertKind::Fault => "<span class=\"kind fault\">usterka / fault</span>",
+            AlertKind::Alarm => "<span class=\"kind alarm\">alarm / alarm</span>",
+        };
+        let _ = write!(
+            out,
+            "<li data-station=\"{code}\">{kind} <strong>{name}</strong> ({code}): {what} \
+             — od / since {since}</li>",
+            code = escape(&a.station),
+            name = escape(&a.station_name),
+            since = time_html(a.since),
+        );
+    }
+    out.push_str("</ul></section>");
+    out
+}
+
 const CLERK_SCRIPT: &str = r"
 (function(){
   const dep = new URLSearchParams(location.search).get('department') || '';
@@ -165,6 +204,11 @@ const CLERK_SCRIPT: &str = r"
     o.connect(g); g.connect(audio.destination);
     o.start(); o.stop(audio.currentTime + 0.25);
   }
+  async function refreshDevices(){
+    const r = await fetch('/?fragment=device-alerts');
+    if (!r.ok) return;
+    document.getElementById('devices').innerHTML = await r.text();
+  }
   async function refresh(notice){
     const sep = q ? '&' : '?';
     const r = await fetch('/' + q + sep + 'fragment=rows');
@@ -180,6 +224,8 @@ const CLERK_SCRIPT: &str = r"
   es.onmessage = function(e){
     let n; try { n = JSON.parse(e.data); } catch (_) { return; }
     if (n.type === 'alarm') { location.reload(); return; }
+    if (n.type === 'device_alerts') { refreshDevices(); return; }
+    if (n.type === 'resync') refreshDevices();
     refresh(n);
     if (n.type === 'intake' && n.created) beep();
   };
@@ -188,12 +234,20 @@ const CLERK_SCRIPT: &str = r"
 })();
 ";
 
-/// The clerk page, or with `fragment=rows` only its table rows (what the live script fetches).
+/// The clerk page, or with `fragment=rows` only its table rows, or with `fragment=device-alerts`
+/// only its box of device alerts (what the live script fetches).
 pub(crate) async fn clerk(
     State(state): State<AppState>,
     query: Result<Query<DepartmentQuery>, QueryRejection>,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
+    let device_alerts = async || state.registry.device_alerts().await.map(|a| a.alerts);
+    if query.fragment.as_deref() == Some("device-alerts") {
+        return match device_alerts().await {
+            Ok(a) => Html(device_alerts_html(&a)).into_response(),
+            Err(e) => server_error(&e),
+        };
+    }
     let department = query.department().map(str::to_owned);
     let config = state.registry.config();
     let intakes = match state
@@ -211,6 +265,10 @@ pub(crate) async fn clerk(
         Ok(a) => a,
         Err(e) => return server_error(&e),
     };
+    let device_alerts = match device_alerts().await {
+        Ok(a) => a,
+        Err(e) => return server_error(&e),
+    };
     let mut options = String::from("<option value=\"\">Wszystkie / All</option>");
     for dep in config.departments() {
         let selected = if department.as_deref() == Some(dep) {
@@ -225,7 +283,7 @@ pub(crate) async fn clerk(
         );
     }
     let body = format!(
-        "{alarms}<h1>Przesyłki / Intakes</h1>\
+        "{alarms}<div id=\"devices\">{devices}</div><h1>Przesyłki / Intakes</h1>\
          <form method=\"get\" action=\"/\">\
          <label>Wydział / Department <select name=\"department\" onchange=\"this.form.submit()\">{options}</select></label> \
          <noscript><button type=\"submit\">Pokaż / Show</button></noscript> \
@@ -237,6 +295,7 @@ pub(crate) async fn clerk(
          <p><a href=\"/status\">Sprawdź potwierdzenie / Check a receipt</a></p>\
          <script>{CLERK_SCRIPT}</script>",
         alarms = alarms_html(&alarms),
+        devices = device_alerts_html(&device_alerts),
         rows = intake_rows(config, &intakes),
     );
     Html(page("Przesyłki / Intakes — urna", &body)).into_response()

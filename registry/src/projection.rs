@@ -1,11 +1,12 @@
 //! What custody events mean for the register: an intake's fields and status, folded from its
-//! timeline, and the one-line detail each timeline entry shows. Pure: no storage, no clock.
+//! timeline, the one-line detail each timeline entry shows, and what an event opens or closes on
+//! the list of device alerts. Pure: no storage, no clock.
 
-use records::api::{IntakeStatus, TimelineEntry};
+use records::api::{AlertKind, IntakeStatus, TimelineEntry};
 use records::{Event, IntakeId, Payload};
 
 use crate::config::RegistryConfig;
-use crate::store::IntakeRecord;
+use crate::store::{AlertChange, IntakeRecord};
 
 /// Folds an intake's events (timeline order, any station) into its register row; `None` until
 /// its deposit has arrived (the mailroom's events may reach the registry before the urn's).
@@ -60,6 +61,53 @@ pub fn project(
         }
     }
     Some(record)
+}
+
+/// What a verified event does to its station's open device alerts:
+///
+/// - `FaultRaised` opens a [`AlertKind::Fault`] for (device, fault), or moves an open one to this
+///   event;
+/// - `FaultCleared` closes the open fault of the same device and name (and never an alarm);
+/// - `Alarm` opens an [`AlertKind::Alarm`]. Nothing the station sends closes it: it stays open
+///   until staff deal with it, and clearing alarms (by an admin, recorded) comes with a later
+///   issue;
+/// - every other event changes nothing.
+pub fn alert_change(event: &Event) -> Option<AlertChange> {
+    match &event.payload {
+        Payload::FaultRaised { device, fault } => Some(AlertChange::Open {
+            device: *device,
+            what: fault.as_str().to_owned(),
+            kind: AlertKind::Fault,
+            since: event.recorded_at,
+            seq: event.seq,
+        }),
+        Payload::FaultCleared { device, fault } => Some(AlertChange::Close {
+            device: *device,
+            what: fault.as_str().to_owned(),
+            kind: AlertKind::Fault,
+        }),
+        Payload::Alarm { device, alarm } => Some(AlertChange::Open {
+            device: *device,
+            what: alarm.as_str().to_owned(),
+            kind: AlertKind::Alarm,
+            since: event.recorded_at,
+            seq: event.seq,
+        }),
+        Payload::Deposit(_)
+        | Payload::LabelPrinted { .. }
+        | Payload::DropSeen { .. }
+        | Payload::DropNotSeen { .. }
+        | Payload::DoorOpened
+        | Payload::DoorClosed
+        | Payload::Collected { .. }
+        | Payload::HoldStarted { .. }
+        | Payload::HoldReleased { .. }
+        | Payload::Forwarded { .. }
+        | Payload::Acknowledged { .. }
+        | Payload::ClockUntrusted { .. }
+        | Payload::ClockTrusted
+        | Payload::UrnCollected { .. } => None,
+    }
 }
 
 /// Whether two projections differ in anything a clerk sees.
@@ -129,6 +177,8 @@ pub fn detail(payload: &Payload) -> String {
         | Payload::ClockTrusted => String::new(),
     }
 }
+
+pub use records::api::device_name;
 
 /// The channel's name as the API spells it.
 pub fn channel_name(channel: records::Channel) -> &'static str {

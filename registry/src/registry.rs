@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use records::api::{IntakeView, PushResponse, ReceiptVerdict};
+use records::api::{DeviceAlert, DeviceAlerts, IntakeView, PushResponse, ReceiptVerdict};
 use records::signing::verify_event;
 use records::{
     ChainTip, ChainVerifier, Event, Hash, IntakeId, KeyId, KeyRing, Problem, ReceiptError,
@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::notify::{NOTICE_BUFFER, Notice};
 use crate::projection;
 use crate::sqlite::SqliteStore;
-use crate::store::{Alarm, ForkEvidence, IntakeRecord, NewEvent, RegisterStore, StationRecord};
+use crate::store::{
+    Alarm, AlertChange, ForkEvidence, IntakeRecord, NewEvent, RegisterStore, StationRecord,
+};
 
 /// The registry office server's core. Cheap to clone: clones share one register.
 #[derive(Debug, Clone)]
@@ -151,6 +153,29 @@ impl Registry {
     /// Every alarm, newest first.
     pub async fn alarms(&self) -> Result<Vec<Alarm>> {
         self.blocking(|inner| inner.store.alarms()).await
+    }
+
+    /// Every open device alert at every station (a printer out of paper, a full urn, a door
+    /// opened outside a collection), oldest first.
+    pub async fn device_alerts(&self) -> Result<DeviceAlerts> {
+        self.blocking(|inner| {
+            let alerts = inner
+                .store
+                .device_alerts()?
+                .into_iter()
+                .map(|a| DeviceAlert {
+                    station: a.station.as_str().to_owned(),
+                    station_name: a.station_name,
+                    device: a.device,
+                    what: a.what,
+                    kind: a.kind,
+                    since: a.since,
+                    seq: a.seq,
+                })
+                .collect();
+            Ok(DeviceAlerts { alerts })
+        })
+        .await
     }
 
     /// Checks a receipt's text against the enrolled keys and the register.
@@ -345,8 +370,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Stores verified events and the intakes they change in one transaction, then tells the
-    /// listeners. Returns the new acknowledged seq.
+    /// Stores verified events, the intakes they change and the device alerts they open or close
+    /// in one transaction, then tells the listeners. Returns the new acknowledged seq.
     fn store_verified(
         &self,
         code: StationCode,
@@ -408,7 +433,26 @@ impl Inner {
             });
             upserts.push(after);
         }
-        self.store.append(code, &new_events, &upserts, now)?;
+        // In seq order, so a fault raised and cleared within one push ends closed.
+        let alerts: Vec<AlertChange> = verified
+            .iter()
+            .filter_map(|(e, _)| projection::alert_change(e))
+            .collect();
+        for change in &alerts {
+            if let AlertChange::Open {
+                device, what, kind, ..
+            } = change
+            {
+                tracing::warn!(station = %code, device = projection::device_name(*device), %what, ?kind, "device alert");
+            }
+        }
+        if !alerts.is_empty() {
+            notices.push(Notice::DeviceAlerts {
+                station: code.as_str().to_owned(),
+            });
+        }
+        self.store
+            .append(code, &new_events, &upserts, &alerts, now)?;
         for notice in notices {
             // No listener is normal: nobody has a clerk page open.
             let _ = self.notices.send(notice);

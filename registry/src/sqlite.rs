@@ -3,19 +3,23 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use records::api::IntakeStatus;
+use records::api::{AlertKind, IntakeStatus, device_name};
 use records::{
-    ChainTip, Channel, Hash, IntakeId, KeyId, SignedEvent, StationCode, Timestamp, VerifyingKey,
+    ChainTip, Channel, Device, Hash, IntakeId, KeyId, SignedEvent, StationCode, Timestamp,
+    VerifyingKey,
 };
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    Alarm, ForkEvidence, IntakeRecord, NewEvent, RegisterStore, StationRecord, StoredEvent,
+    Alarm, AlertChange, DeviceAlertRecord, ForkEvidence, IntakeRecord, NewEvent, RegisterStore,
+    StationRecord, StoredEvent,
 };
 
 /// Each entry moves the schema from version `i` to `i + 1`; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[r"
+/// Public so tests can build a register as an older urna left it.
+pub const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE stations (
     code        TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -68,7 +72,21 @@ CREATE TABLE alarms (
     message     TEXT NOT NULL,
     raised_ms   INTEGER NOT NULL
 );
-"];
+",
+    r"
+CREATE TABLE device_alerts (
+    station       TEXT NOT NULL REFERENCES stations(code),
+    device        TEXT NOT NULL,
+    what          TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    since_ms      INTEGER NOT NULL,
+    since_trusted INTEGER NOT NULL,
+    PRIMARY KEY (station, device, what)
+);
+CREATE INDEX device_alerts_by_since ON device_alerts(since_ms, station, seq);
+",
+];
 
 /// The newest schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -177,6 +195,34 @@ fn channel_from(name: &str) -> Result<Channel> {
     })
 }
 
+fn device_from(name: &str) -> Result<Device> {
+    Ok(match name {
+        "scanner" => Device::Scanner,
+        "printer" => Device::Printer,
+        "door" => Device::Door,
+        "slot" => Device::Slot,
+        "registry" => Device::Registry,
+        "storage" => Device::Storage,
+        "urn" => Device::Urn,
+        other => return Err(corrupt(format_args!("device {other:?}"))),
+    })
+}
+
+fn alert_kind_name(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Fault => "fault",
+        AlertKind::Alarm => "alarm",
+    }
+}
+
+fn alert_kind_from(name: &str) -> Result<AlertKind> {
+    Ok(match name {
+        "fault" => AlertKind::Fault,
+        "alarm" => AlertKind::Alarm,
+        other => return Err(corrupt(format_args!("alert kind {other:?}"))),
+    })
+}
+
 /// Reads `(seq, canonical, key_id, signature)` starting at column `at`.
 fn signed_event(row: &Row<'_>, at: usize) -> Result<SignedEvent> {
     let seq = seq_from_sql(row.get(at)?)?;
@@ -226,6 +272,21 @@ fn station_row(row: &Row<'_>) -> Result<StationRecord> {
         name: row.get(1)?,
         key: VerifyingKey::from_bytes(&key).map_err(|_| corrupt("station key is not a key"))?,
         enrolled_ms: row.get(3)?,
+    })
+}
+
+fn device_alert_row(row: &Row<'_>) -> Result<DeviceAlertRecord> {
+    Ok(DeviceAlertRecord {
+        station: station_code(&row.get::<_, String>(0)?)?,
+        station_name: row.get(1)?,
+        device: device_from(&row.get::<_, String>(2)?)?,
+        what: row.get(3)?,
+        kind: alert_kind_from(&row.get::<_, String>(4)?)?,
+        seq: seq_from_sql(row.get(5)?)?,
+        since: Timestamp {
+            unix_ms: row.get(6)?,
+            trusted: row.get(7)?,
+        },
     })
 }
 
@@ -338,6 +399,7 @@ impl RegisterStore for SqliteStore {
         station: StationCode,
         events: &[NewEvent],
         intakes: &[IntakeRecord],
+        alerts: &[AlertChange],
         received_ms: i64,
     ) -> Result<()> {
         let mut conn = self.conn()?;
@@ -385,6 +447,46 @@ impl RegisterStore for SqliteStore {
                     status_name(i.status),
                     i.updated_ms,
                 ])?;
+            }
+            let mut open = tx.prepare_cached(
+                "INSERT INTO device_alerts (station, device, what, kind, seq, since_ms, since_trusted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (station, device, what) DO UPDATE SET
+                    kind = excluded.kind, seq = excluded.seq,
+                    since_ms = excluded.since_ms, since_trusted = excluded.since_trusted",
+            )?;
+            let mut close = tx.prepare_cached(
+                "DELETE FROM device_alerts
+                 WHERE station = ?1 AND device = ?2 AND what = ?3 AND kind = ?4",
+            )?;
+            for change in alerts {
+                match change {
+                    AlertChange::Open {
+                        device,
+                        what,
+                        kind,
+                        since,
+                        seq,
+                    } => {
+                        open.execute(params![
+                            station.as_str(),
+                            device_name(*device),
+                            what,
+                            alert_kind_name(*kind),
+                            seq_to_sql(*seq)?,
+                            since.unix_ms,
+                            since.trusted,
+                        ])?;
+                    }
+                    AlertChange::Close { device, what, kind } => {
+                        close.execute(params![
+                            station.as_str(),
+                            device_name(*device),
+                            what,
+                            alert_kind_name(*kind),
+                        ])?;
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -452,5 +554,15 @@ impl RegisterStore for SqliteStore {
             "SELECT id, kind, station, seq, message, raised_ms FROM alarms ORDER BY id DESC",
         )?;
         collect(stmt.query([])?, alarm_row)
+    }
+
+    fn device_alerts(&self) -> Result<Vec<DeviceAlertRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.station, s.name, a.device, a.what, a.kind, a.seq, a.since_ms, a.since_trusted
+             FROM device_alerts a JOIN stations s ON s.code = a.station
+             ORDER BY a.since_ms, a.station, a.seq",
+        )?;
+        collect(stmt.query([])?, device_alert_row)
     }
 }

@@ -4,11 +4,13 @@
 //! The methods are blocking: both SQLite and a synchronous PostgreSQL client block, and the
 //! [`crate::Registry`] calls them on tokio's blocking pool. The store holds no rules of its own:
 //! what an event means for an intake is decided in [`crate::projection`], and the store only
-//! keeps the result, in one transaction with the events it came from.
+//! keeps the result, in one transaction with the events it came from. The same holds for device
+//! alerts: [`crate::projection::alert_change`] says what an event opens or closes, and the store
+//! applies those [`AlertChange`]s in the order given.
 
-use records::api::IntakeStatus;
+use records::api::{AlertKind, IntakeStatus};
 use records::{
-    ChainTip, Channel, Hash, IntakeId, SignedEvent, StationCode, Timestamp, VerifyingKey,
+    ChainTip, Channel, Device, Hash, IntakeId, SignedEvent, StationCode, Timestamp, VerifyingKey,
 };
 
 use crate::error::Result;
@@ -101,6 +103,53 @@ pub struct Alarm {
     pub raised_ms: i64,
 }
 
+/// What one event does to its station's open device alerts. An alert is known by (station,
+/// device, what); the station is the one whose events are being appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertChange {
+    /// Opens the alert; when it is already open, it takes this event's seq and time.
+    Open {
+        /// The device.
+        device: Device,
+        /// What is wrong, as the station named it (`paper_out`).
+        what: String,
+        /// Fault or alarm.
+        kind: AlertKind,
+        /// When the station recorded the event.
+        since: Timestamp,
+        /// The event's seq.
+        seq: u64,
+    },
+    /// Closes the alert if it is open and of this kind; otherwise changes nothing.
+    Close {
+        /// The device.
+        device: Device,
+        /// What was wrong.
+        what: String,
+        /// Only an open alert of this kind is closed.
+        kind: AlertKind,
+    },
+}
+
+/// One open device alert, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAlertRecord {
+    /// The station it is at.
+    pub station: StationCode,
+    /// That station's name, for people.
+    pub station_name: String,
+    /// The device.
+    pub device: Device,
+    /// What is wrong, as the station named it.
+    pub what: String,
+    /// Fault or alarm.
+    pub kind: AlertKind,
+    /// When the station recorded the event that opened it (or last raised it again).
+    pub since: Timestamp,
+    /// That event's seq.
+    pub seq: u64,
+}
+
 /// The register's storage. Every method is one transaction.
 pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     /// The station with this code, if enrolled.
@@ -115,12 +164,15 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn events_between(&self, code: StationCode, from: u64, to: u64) -> Result<Vec<SignedEvent>>;
     /// Every stored event about an intake, from any station, by recorded time, station, seq.
     fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>>;
-    /// Stores a station's next verified events and the intakes they change, all or nothing.
+    /// Stores a station's next verified events, the intakes they change and the changes to the
+    /// station's open device alerts (applied in the order given, which is seq order), all or
+    /// nothing.
     fn append(
         &self,
         station: StationCode,
         events: &[NewEvent],
         intakes: &[IntakeRecord],
+        alerts: &[AlertChange],
         received_ms: i64,
     ) -> Result<()>;
     /// Keeps fork evidence and raises an alarm; `None` when this same evidence was already kept
@@ -132,4 +184,7 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn intakes(&self, department: Option<&str>, limit: usize) -> Result<Vec<IntakeRecord>>;
     /// Every alarm, newest first.
     fn alarms(&self) -> Result<Vec<Alarm>>;
+    /// Every open device alert, with its station's name: oldest first (by the station's time,
+    /// then station and seq).
+    fn device_alerts(&self) -> Result<Vec<DeviceAlertRecord>>;
 }
