@@ -33,7 +33,7 @@ struct Kiosk {
     url: String,
     client: reqwest::Client,
     screen: Browser,
-    _driver: Driver,
+    driver: Driver,
     shots: PathBuf,
     shot: u32,
 }
@@ -73,7 +73,7 @@ impl Kiosk {
             url,
             client: reqwest::Client::new(),
             screen,
-            _driver: driver,
+            driver,
             shots,
             shot: 0,
         }
@@ -516,5 +516,92 @@ async fn a_filling_urn_alerts_staff_and_a_full_one_takes_no_more_and_its_door_ra
         )),
         2
     );
+    kiosk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailroom_is_told_of_the_urns_faults_and_alarms_through_the_registry() {
+    let kiosk = Kiosk::start("mailroom-alerts", true, |_| {}).await;
+    let (mailroom_server, mailroom) = start_station(
+        kiosk.dir.path(),
+        MAILROOM,
+        Role::Mailroom,
+        kiosk.registry_addr,
+    )
+    .await;
+    let alerts = |want: &'static str| {
+        let client = kiosk.client.clone();
+        let url = format!("{mailroom}/mailroom/state");
+        async move {
+            eventually(&format!("the mailroom's alerts {want}"), || async {
+                let state = get_json(&client, &url).await;
+                let devices = state["devices"].clone();
+                let lines: Vec<String> = devices["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {}",
+                            a["station"].as_str().unwrap(),
+                            a["text_pl"].as_str().unwrap()
+                        )
+                    })
+                    .collect();
+                let joined = lines.join("; ");
+                let matches = match want {
+                    "none" => lines.is_empty(),
+                    text => joined.contains(text),
+                };
+                (devices["reachable"] == true && matches).then_some(joined)
+            })
+            .await
+        }
+    };
+    kiosk.on_step("idle").await;
+    alerts("none").await;
+
+    kiosk
+        .sim("printer", Some(json!({ "fault": "paper_out" })))
+        .await;
+    kiosk.on_step("out_of_order").await;
+    alerts("GWU2 brak papieru w drukarce").await;
+    let staff = kiosk.driver.session_with_size(1024, 600).await;
+    staff.open(&format!("{mailroom}/mailroom")).await;
+    staff.shows("brak papieru w drukarce").await;
+    staff
+        .screenshot(
+            &kiosk
+                .shots
+                .join("01-mailroom-told-printer-out-of-paper.png"),
+        )
+        .await;
+
+    // The cover opened to load paper: that is now what is wrong, and only that.
+    kiosk
+        .sim("printer", Some(json!({ "fault": "cover_open" })))
+        .await;
+    let now = alerts("GWU2 otwarta pokrywa drukarki").await;
+    assert!(!now.contains("brak papieru"), "{now}");
+
+    // Paper put in, cover closed: the alert goes by itself.
+    kiosk.sim("printer", Some(json!({ "fault": "none" }))).await;
+    kiosk.on_step("idle").await;
+    alerts("none").await;
+
+    // The door opened with no collection: an alarm, which stays until staff deal with it.
+    kiosk.sim("door", Some(json!({ "open": true }))).await;
+    alerts("GWU2 drzwi urny otwarte poza odbiorem").await;
+    kiosk.sim("door", Some(json!({ "open": false }))).await;
+    tokio::time::sleep(station::alerts_feed::POLL * 2).await;
+    let still = alerts("drzwi urny otwarte poza odbiorem").await;
+    assert!(still.contains("GWU2"), "{still}");
+    staff.shows("drzwi urny otwarte poza odbiorem").await;
+    staff
+        .screenshot(&kiosk.shots.join("02-mailroom-told-door-alarm.png"))
+        .await;
+
+    staff.close().await;
+    mailroom_server.stop().await;
     kiosk.stop().await;
 }

@@ -520,19 +520,32 @@ impl Kiosk {
             return;
         }
         let previous = std::mem::replace(&mut self.printer_status, status);
-        let payload = match (previous.fault_name(), status.fault_name()) {
-            (_, Some(fault)) => Payload::FaultRaised {
+        // From one alert straight to another (paper out, then the cover opened to load it),
+        // the first is cleared and the second raised: every raised fault is cleared one day,
+        // so the registry's list of open faults never keeps a stale one. Paper running low is
+        // raised too, though the kiosk still prints: staff can bring paper before it runs out.
+        let mut payloads = Vec::new();
+        if let Some(fault) = previous.alert_name()
+            && status.alert_name() != Some(fault)
+        {
+            payloads.push(Payload::FaultCleared {
                 device: Device::Printer,
                 fault: text(fault),
-            },
-            (Some(fault), None) => Payload::FaultCleared {
+            });
+        }
+        if let Some(fault) = status.alert_name()
+            && previous.alert_name() != Some(fault)
+        {
+            payloads.push(Payload::FaultRaised {
                 device: Device::Printer,
                 fault: text(fault),
-            },
-            (None, None) => return,
-        };
+            });
+        }
+        if payloads.is_empty() {
+            return;
+        }
         tracing::info!("kiosk: printer is now {status:?}");
-        self.record(vec![payload], "printer fault").await;
+        self.record(payloads, "printer fault").await;
         if matches!(self.state, State::Idle | State::Choose { .. }) {
             self.show_idle();
         } else {

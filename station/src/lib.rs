@@ -19,6 +19,7 @@
 //! - [`doctor`] — `urna doctor`'s checks of a station's devices and dependencies;
 //! - [`error`] — the station's one error type.
 
+pub mod alerts_feed;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

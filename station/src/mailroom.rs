@@ -11,6 +11,7 @@ use records::{IntakeId, Payload, Text, Timestamp};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+use crate::alerts_feed::AlertsView;
 use crate::clock;
 use crate::config::StationConfig;
 use crate::devices::Input;
@@ -50,6 +51,8 @@ pub struct MailroomView {
     pub last: Option<ScanResult>,
     /// Envelopes in a hold, in the order they were collected.
     pub held: Vec<Held>,
+    /// Open device alerts at the office's stations, from the registry.
+    pub devices: AlertsView,
     /// Counts up with every change.
     pub version: u64,
 }
@@ -57,11 +60,23 @@ pub struct MailroomView {
 /// How often the list of holds is refreshed, so "releasable" appears on time.
 const REFRESH: Duration = Duration::from_secs(5);
 
+/// What the mailroom reacts to.
+#[derive(Debug)]
+pub struct MailroomInputs {
+    /// Scans and touches.
+    pub commands: mpsc::Receiver<Command>,
+    /// The office's device alerts, as the registry last told them.
+    pub alerts: watch::Receiver<AlertsView>,
+}
+
 /// Runs the mailroom until `shutdown`.
 pub async fn run(
     config: Arc<StationConfig>,
     log: SharedLog,
-    mut commands: mpsc::Receiver<Command>,
+    MailroomInputs {
+        mut commands,
+        mut alerts,
+    }: MailroomInputs,
     view: watch::Sender<MailroomView>,
     shutdown: Shutdown,
 ) {
@@ -77,6 +92,7 @@ pub async fn run(
         started_here: Mutex::new(HashMap::new()),
     };
     mailroom.refresh_holds().await;
+    let mut alerts_open = true;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -92,6 +108,15 @@ pub async fn run(
                 None => return,
             },
             _ = tokio::time::sleep(REFRESH) => mailroom.refresh_holds().await,
+            changed = alerts.changed(), if alerts_open => {
+                // The feed stops only at shutdown; until then, keep the last list.
+                alerts_open = changed.is_ok();
+                let devices = alerts.borrow_and_update().clone();
+                mailroom.view.send_modify(|v| {
+                    v.devices = devices;
+                    v.version += 1;
+                });
+            }
             _ = shutdown.clone().wait() => return,
         }
     }

@@ -226,6 +226,7 @@ pub fn mailroom(config: &StationConfig) -> String {
 <input type="text" name="code" id="code" autofocus autocomplete="off"></label>
 <button class="primary" type="submit">OK</button></form>
 <div id="last"></div>
+<section id="devices"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
 <table><thead><tr><th>Numer <span class="en">Intake</span></th><th>Do <span class="en">Until</span></th><th>Stan <span class="en">State</span></th></tr></thead><tbody id="held"></tbody></table>"#;
     let script = r#"
@@ -238,6 +239,13 @@ document.getElementById('scan-form').onsubmit = async e => {
 function render(v) {
   const last = v.last;
   document.getElementById('last').innerHTML = last ? '<div class="' + (last.ok ? 'ok' : 'alert') + '"><p class="big">' + esc(last.intake || '') + '</p><p>' + esc(last.message_pl) + '<span class="en">' + esc(last.message_en) + '</span></p></div>' : '';
+  const d = v.devices;
+  let devices = '';
+  if (d.alerts.length) devices = '<div class="alert" id="device-alerts"><h2>Urządzenia wymagają uwagi <span class="en">Devices need attention</span></h2><ul>' +
+    d.alerts.map(a => '<li data-station="' + esc(a.station) + '" data-kind="' + esc(a.kind) + '"><strong>' + esc(a.station_name) + ' (' + esc(a.station) + ')</strong>: ' +
+      esc(a.text_pl) + '<span class="en">' + esc(a.text_en) + ' · ' + esc(a.since) + '</span></li>').join('') + '</ul></div>';
+  if (!d.reachable) devices += '<p>Brak połączenia z kancelarią główną: stan urządzeń może być nieaktualny.<span class="en">No connection to the registry: the devices\' state may be out of date.</span></p>';
+  document.getElementById('devices').innerHTML = devices;
   document.getElementById('held').innerHTML = v.held.map(h => '<tr><td>' + esc(h.intake) + '</td><td>' + esc(h.until) + '</td><td>' +
     (h.releasable ? 'do wydania <span class="en">ready to release</span>' : 'trwa <span class="en">holding</span>') + '</td></tr>').join('');
 }
@@ -282,6 +290,12 @@ async function refresh() {
   const outputs = await (await fetch('/sim/devices')).json();
   document.getElementById('outputs').innerHTML = 'Lampka nad otworem: <strong>' + (outputs.lamp ? 'świeci' : 'zgaszona') +
     '</strong><span class="en">Lamp over the slot: ' + (outputs.lamp ? 'on' : 'off') + ' · printer: ' + esc(outputs.printer) + '</span>';
+  const kiosk = await fetch('/kiosk/state');
+  if (kiosk.ok) {
+    const urn = (await kiosk.json()).urn;
+    document.getElementById('outputs').innerHTML += '<br>W urnie: <strong>' + urn.envelopes + ' / ' + urn.capacity +
+      '</strong> kopert<span class="en">In the urn: ' + urn.envelopes + ' of ' + urn.capacity + ' envelopes (' + esc(urn.level) + ')</span>';
+  }
   const labels = await (await fetch('/sim/labels')).json();
   document.getElementById('labels').innerHTML = labels.map(l =>
     '<figure style="display:inline-block"><img src="' + esc(l.png) + '" alt="' + esc(l.label + ' ' + l.intake) + '"><figcaption>' + esc(l.intake) + ' · ' + esc(l.label) + '</figcaption></figure>').join('');

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::alerts_feed::{self, AlertsView};
 use crate::config::{Role, StationConfig};
 use crate::custody_log::CustodyLog;
 use crate::devices::gpio::{self, GpioEvent, GpioLamp};
@@ -178,10 +179,19 @@ pub async fn run(
         }
         Role::Mailroom => {
             let (tx, rx) = watch::channel(MailroomView::default());
+            let (alerts_tx, alerts_rx) = watch::channel(AlertsView::default());
+            tasks.spawn(alerts_feed::run(
+                config.registry_url.clone(),
+                alerts_tx,
+                shutdown.clone(),
+            ));
             tasks.spawn(mailroom::run(
                 config.clone(),
                 log.clone(),
-                commands_rx,
+                mailroom::MailroomInputs {
+                    commands: commands_rx,
+                    alerts: alerts_rx,
+                },
                 tx,
                 shutdown.clone(),
             ));

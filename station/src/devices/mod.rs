@@ -109,6 +109,15 @@ impl PrinterStatus {
         }
     }
 
+    /// The name staff are alerted by: every fault, and also `paper_low`, so that someone
+    /// brings paper before the kiosk has to stop.
+    pub fn alert_name(self) -> Option<&'static str> {
+        match self {
+            PrinterStatus::PaperLow => Some("paper_low"),
+            other => other.fault_name(),
+        }
+    }
+
     /// What the person at the device reads: Polish, then English.
     pub fn message(self) -> &'static str {
         match self {
