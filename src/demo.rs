@@ -10,6 +10,7 @@ use registry::{Registry, RegistryConfig};
 use station::StationKey;
 use station::config::{Category, Role, StationConfig};
 use station::shutdown::{Shutdown, shutdown_pair};
+use station::staff::{STAFF_FILE, StaffRole, StaffStore};
 use tokio::net::TcpListener;
 
 /// How long mail rests in the demo: short, so the whole journey fits in a few minutes.
@@ -66,6 +67,7 @@ pub fn station_config(
         labels: Default::default(),
         gpio: None,
         kiosk: Default::default(),
+        mailroom: Default::default(),
         simulation: true,
     }
 }
@@ -93,6 +95,24 @@ pub async fn run(data: PathBuf, port: u16) -> Result<()> {
     eprintln!("urna demo: stopping …");
     trigger.trigger();
     running.stop().await
+}
+
+/// The demo mailroom's staff: badge number, name, role, PIN. For trying urna only: a real
+/// office adds its staff with `urna staff add`.
+pub const DEMO_STAFF: [(&str, &str, StaffRole, &str); 2] = [
+    ("1001", "Anna Kowalska", StaffRole::Staff, "1234"),
+    ("1002", "Piotr Nowak", StaffRole::Supervisor, "5678"),
+];
+
+/// Gives a station's data directory the demo's staff accounts, unless it has accounts already.
+pub fn seed_demo_staff(dir: &Path) -> Result<()> {
+    let store = StaffStore::open(&dir.join(STAFF_FILE))?;
+    if store.is_empty()? {
+        for (badge, name, role, pin) in DEMO_STAFF {
+            store.add(badge, name, role, pin)?;
+        }
+    }
+    Ok(())
 }
 
 /// The demo's servers, running.
@@ -130,6 +150,9 @@ pub async fn start(data: &Path, port: u16, shutdown: Shutdown) -> Result<Running
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let config = station_config(code, name, role, &dir, port, &registry_config);
         let key = load_or_make_key(&config.key_file)?;
+        if role == Role::Mailroom {
+            seed_demo_staff(&dir)?;
+        }
         // Enrolled by the demo itself; a real office approves the fingerprint (a later issue).
         registry.enrol(code, name, key.public()).await?;
         let listener = bind(port + 1 + i as u16).await?;
@@ -173,6 +196,10 @@ fn print_pages(port: u16) {
     println!(
         "intake; the receipt payload is in the kiosk log) into the status page. At the mailroom,"
     );
+    println!(
+        "sign in first: type URNA-STAFF:1001 (staff, PIN 1234) or URNA-STAFF:1002 (supervisor,"
+    );
+    println!("PIN 5678) in the scan field (demo accounts only), then the PIN. Then");
     println!("type the intake id: collected and held for {DEMO_HOLD_SECS} s (a short demo hold);");
     println!("scan again after it ends to release, and once more to forward it. Ctrl-C stops.");
 }

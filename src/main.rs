@@ -57,6 +57,46 @@ enum Command {
         #[command(subcommand)]
         command: PrinterCommand,
     },
+    /// The mailroom's staff accounts (badge, name, role, PIN).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Add a staff member; the PIN (4 to 12 digits) is read from the first line of standard
+    /// input, so it appears in no command line or shell history.
+    Add {
+        /// The station's staff file (`staff.db` in its data directory).
+        #[arg(long)]
+        db: PathBuf,
+        /// The badge's number: what follows the badge prefix in its code.
+        #[arg(long)]
+        badge: String,
+        /// The name shown when they sign in.
+        #[arg(long)]
+        name: String,
+        /// staff or supervisor.
+        #[arg(long, default_value = "staff")]
+        role: station::staff::StaffRole,
+    },
+    /// Stop an account from signing in (it is kept: events name it).
+    Disable {
+        /// The station's staff file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The badge's number.
+        #[arg(long)]
+        badge: String,
+    },
+    /// List the accounts.
+    List {
+        /// The station's staff file.
+        #[arg(long)]
+        db: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,7 +262,53 @@ fn run(cli: Cli) -> Result<()> {
         Command::Printer {
             command: PrinterCommand::Status { name, config },
         } => printer_status(&config, &name),
+        Command::Staff { command } => staff(command),
     }
+}
+
+fn staff(command: StaffCommand) -> Result<()> {
+    use station::staff::StaffStore;
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        StaffCommand::Add {
+            db,
+            badge,
+            name,
+            role,
+        } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .context("reading the PIN from standard input")?;
+            let pin = zeroize::Zeroizing::new(pin);
+            let store = StaffStore::open(&db)?;
+            let member = store.add(&badge, &name, role, pin.trim_end_matches(['\r', '\n']))?;
+            writeln!(
+                stdout,
+                "added {} ({}, badge {})",
+                member.name,
+                member.role.as_str(),
+                member.badge
+            )?;
+        }
+        StaffCommand::Disable { db, badge } => {
+            StaffStore::open(&db)?.disable(&badge)?;
+            writeln!(stdout, "disabled badge {badge}")?;
+        }
+        StaffCommand::List { db } => {
+            for member in StaffStore::open(&db)?.list()? {
+                writeln!(
+                    stdout,
+                    "{}\t{}\t{}{}",
+                    member.badge,
+                    member.role.as_str(),
+                    member.name,
+                    if member.disabled { "\t(disabled)" } else { "" }
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn station_config(path: &std::path::Path) -> Result<station::config::StationConfig> {

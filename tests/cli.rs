@@ -255,3 +255,84 @@ fn bad_files_are_one_clear_line() {
     assert!(!o.status.success());
     assert!(!stderr(&o).contains("panicked"));
 }
+
+fn urna_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_urna"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn staff_accounts_are_added_listed_and_disabled_with_the_pin_kept_off_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("staff.db");
+    let db = db.to_str().unwrap();
+    let added = urna_with_stdin(
+        &[
+            "staff",
+            "add",
+            "--db",
+            db,
+            "--badge",
+            "1007",
+            "--name",
+            "Maria Wiśniewska",
+            "--role",
+            "supervisor",
+        ],
+        "906142\n",
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(stdout(&added).contains("Maria Wiśniewska (supervisor, badge 1007)"));
+    assert!(!stdout(&added).contains("906142") && !stderr(&added).contains("906142"));
+
+    // A bad PIN and a taken badge: one clear line each, the PIN never echoed.
+    let short = urna_with_stdin(
+        &[
+            "staff", "add", "--db", db, "--badge", "1008", "--name", "Jan",
+        ],
+        "12\n",
+    );
+    assert_one_line_error(&short, "PIN: 4 to 12 digits");
+    let taken = urna_with_stdin(
+        &[
+            "staff", "add", "--db", db, "--badge", "1007", "--name", "Ktoś",
+        ],
+        "135790\n",
+    );
+    assert_one_line_error(&taken, "badge 1007 already has an account");
+    assert!(!stderr(&taken).contains("135790"));
+    let role = urna(&[
+        "staff", "add", "--db", db, "--badge", "1009", "--name", "X", "--role", "admin",
+    ]);
+    assert!(!role.status.success());
+
+    let listed = urna(&["staff", "list", "--db", db]);
+    assert_eq!(stdout(&listed), "1007\tsupervisor\tMaria Wiśniewska\n");
+    assert!(
+        urna(&["staff", "disable", "--db", db, "--badge", "1007"])
+            .status
+            .success()
+    );
+    let listed = urna(&["staff", "list", "--db", db]);
+    assert_eq!(
+        stdout(&listed),
+        "1007\tsupervisor\tMaria Wiśniewska\t(disabled)\n"
+    );
+    assert_one_line_error(
+        &urna(&["staff", "disable", "--db", db, "--badge", "4040"]),
+        "no account for badge 4040",
+    );
+}

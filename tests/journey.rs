@@ -135,6 +135,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     assert_eq!(lamp().await, false);
 
     // The mailroom collects it into a hold, refuses an early release, then releases and forwards.
+    sign_in(&client, &mailroom, "1001", "1234").await;
     let scan = || json!({ "code": intake });
     assert_eq!(
         post(&client, &format!("{mailroom}/sim/scan"), Some(scan())).await,

@@ -32,6 +32,8 @@
 //! 15    clock_trusted    (empty)
 //! 16    alarm            device:u8 alarm:text
 //! 17    urn_collected    seal:text envelopes:u32 first_staff:text second_staff:text
+//! 18    staff_signed_in  staff:text role:text
+//! 19    staff_signed_out staff:text
 //!
 //! channel: 1 urn, 2 counter, 3 post
 //! label:   1 envelope, 2 receipt, 3 bin
@@ -211,6 +213,15 @@ pub fn encode(event: &Event) -> Vec<u8> {
             w.text(first_staff);
             w.text(second_staff);
         }
+        Payload::StaffSignedIn { staff, role } => {
+            w.u8(18);
+            w.text(staff);
+            w.text(role);
+        }
+        Payload::StaffSignedOut { staff } => {
+            w.u8(19);
+            w.text(staff);
+        }
     }
     w.0
 }
@@ -322,6 +333,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             envelopes: u32::from_be_bytes(r.array("envelopes")?),
             first_staff: r.text("first_staff")?,
             second_staff: r.text("second_staff")?,
+        },
+        18 => Payload::StaffSignedIn {
+            staff: r.text("staff")?,
+            role: r.text("role")?,
+        },
+        19 => Payload::StaffSignedOut {
+            staff: r.text("staff")?,
         },
         value => return Err(r.bad_tag(kind_at, "event kind", value)),
     };

@@ -285,6 +285,18 @@ pub enum Payload {
         /// The second of the two staff (badge id).
         second_staff: Text,
     },
+    /// A staff member signed in at the station: what follows, until they sign out, is theirs.
+    StaffSignedIn {
+        /// Their badge id.
+        staff: Text,
+        /// `staff` or `supervisor`.
+        role: Text,
+    },
+    /// The staff member signed out, or the session timed out.
+    StaffSignedOut {
+        /// Their badge id.
+        staff: Text,
+    },
 }
 
 impl Payload {
@@ -308,6 +320,8 @@ impl Payload {
             Payload::ClockTrusted => "clock_trusted",
             Payload::Alarm { .. } => "alarm",
             Payload::UrnCollected { .. } => "urn_collected",
+            Payload::StaffSignedIn { .. } => "staff_signed_in",
+            Payload::StaffSignedOut { .. } => "staff_signed_out",
         }
     }
 
@@ -330,7 +344,9 @@ impl Payload {
             | Payload::ClockUntrusted { .. }
             | Payload::ClockTrusted
             | Payload::Alarm { .. }
-            | Payload::UrnCollected { .. } => None,
+            | Payload::UrnCollected { .. }
+            | Payload::StaffSignedIn { .. }
+            | Payload::StaffSignedOut { .. } => None,
         }
     }
 }

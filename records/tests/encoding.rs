@@ -357,6 +357,26 @@ fn golden_hold_started_label_printed_acknowledged_clock() {
             "0001 42",    // "B"
         ]),
     );
+    // staff_signed_in: staff:text role:text; staff_signed_out: staff:text
+    assert_golden(
+        &event(
+            10,
+            Payload::StaffSignedIn {
+                staff: text("17"),
+                role: text("staff"),
+            },
+        ),
+        &unhex(&[
+            &header("00000000 0000000A"),
+            "12",                  // kind 18 = staff_signed_in
+            "0002 31 37",          // "17"
+            "0005 73 74 61 66 66", // "staff"
+        ]),
+    );
+    assert_golden(
+        &event(11, Payload::StaffSignedOut { staff: text("17") }),
+        &unhex(&[&header("00000000 0000000B"), "13", "0002 31 37"]),
+    );
 }
 
 #[test]
@@ -519,6 +539,12 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
                 }
             )
             .boxed(),
+        (text_strategy(), text_strategy())
+            .prop_map(|(staff, role)| Payload::StaffSignedIn { staff, role })
+            .boxed(),
+        text_strategy()
+            .prop_map(|staff| Payload::StaffSignedOut { staff })
+            .boxed(),
     ]
 }
 
@@ -559,6 +585,8 @@ fn spec_kind(payload: &Payload) -> u8 {
         Payload::ClockTrusted => 15,
         Payload::Alarm { .. } => 16,
         Payload::UrnCollected { .. } => 17,
+        Payload::StaffSignedIn { .. } => 18,
+        Payload::StaffSignedOut { .. } => 19,
     }
 }
 
@@ -756,7 +784,7 @@ fn bool_other_than_0_or_1_is_a_bad_tag() {
 #[test]
 fn unknown_tags_are_bad_tags() {
     let door = encode(&sample_event(Payload::DoorOpened));
-    for kind in [0u8, 18, 200, 255] {
+    for kind in [0u8, 20, 200, 255] {
         let mut bad = door.clone();
         bad[54] = kind;
         assert!(

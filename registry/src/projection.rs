@@ -106,7 +106,9 @@ pub fn alert_change(event: &Event) -> Option<AlertChange> {
         | Payload::Acknowledged { .. }
         | Payload::ClockUntrusted { .. }
         | Payload::ClockTrusted
-        | Payload::UrnCollected { .. } => None,
+        | Payload::UrnCollected { .. }
+        | Payload::StaffSignedIn { .. }
+        | Payload::StaffSignedOut { .. } => None,
     }
 }
 
@@ -168,6 +170,8 @@ pub fn detail(payload: &Payload) -> String {
             second_staff,
         } => format!("plomba / seal {seal}: {envelopes}; {first_staff}, {second_staff}"),
         Payload::ClockUntrusted { reason } => reason.as_str().to_owned(),
+        Payload::StaffSignedIn { staff, role } => format!("{staff} ({role})"),
+        Payload::StaffSignedOut { staff } => staff.as_str().to_owned(),
         Payload::HoldReleased { early: None, .. }
         | Payload::DropSeen { .. }
         | Payload::DropNotSeen { .. }

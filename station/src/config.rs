@@ -88,6 +88,9 @@ pub struct StationConfig {
     /// The urn kiosk's screen and container (`[kiosk]`).
     #[serde(default)]
     pub kiosk: KioskConfig,
+    /// The mailroom's staff sign-in (`[mailroom]`).
+    #[serde(default)]
+    pub mailroom: MailroomConfig,
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
@@ -114,6 +117,50 @@ impl Default for KioskConfig {
             idle_timeout_secs: 60,
             result_shown_secs: 15,
         }
+    }
+}
+
+/// The mailroom's staff sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailroomConfig {
+    /// Seconds without a scan or touch before a signed-in staff member is signed out.
+    pub session_timeout_secs: u32,
+    /// Wrong PINs in a row before the badge is locked.
+    pub pin_attempts: u32,
+    /// How long a locked badge stays locked, seconds.
+    pub lockout_secs: u32,
+}
+
+impl Default for MailroomConfig {
+    fn default() -> Self {
+        MailroomConfig {
+            session_timeout_secs: 15 * 60,
+            pin_attempts: 5,
+            lockout_secs: 5 * 60,
+        }
+    }
+}
+
+impl MailroomConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, range) in [
+            (
+                "mailroom.session_timeout_secs",
+                self.session_timeout_secs,
+                5..=8 * 3600,
+            ),
+            ("mailroom.pin_attempts", self.pin_attempts, 1..=20),
+            ("mailroom.lockout_secs", self.lockout_secs, 10..=24 * 3600),
+        ] {
+            if !range.contains(&value) {
+                return Err(problem(
+                    key,
+                    format!("{value} is outside {}..={}", range.start(), range.end()),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -253,6 +300,7 @@ impl StationConfig {
             gpio.validate()?;
         }
         self.kiosk.validate()?;
+        self.mailroom.validate()?;
         crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {

@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod scanned;
 pub mod shared_log;
 pub mod shutdown;
+pub mod staff;
 pub mod sync;
 pub mod template;
 pub mod urn_fill;

@@ -18,7 +18,8 @@ use crate::devices::Input;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
-use crate::workflow::Command;
+use crate::staff::{Lockout, PinCheck, STAFF_FILE, StaffMember, StaffRole, StaffStore};
+use crate::workflow::{Command, Pin};
 
 /// The result of the last scan, for the staff screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,9 +54,40 @@ pub struct MailroomView {
     pub held: Vec<Held>,
     /// Open device alerts at the office's stations, from the registry.
     pub devices: AlertsView,
+    /// Who is signed in, or where the sign-in stands.
+    pub staff: StaffView,
     /// Counts up with every change.
     pub version: u64,
 }
+
+/// Where the staff sign-in stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInStep {
+    /// Nobody is signed in: scan a badge.
+    #[default]
+    SignedOut,
+    /// A badge was scanned: type its PIN.
+    AwaitingPin,
+    /// Someone is signed in.
+    SignedIn,
+}
+
+/// The sign-in as the screen shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StaffView {
+    /// The step.
+    pub step: SignInStep,
+    /// The badge scanned or signed in.
+    pub badge: Option<String>,
+    /// The signed-in staff member's name.
+    pub name: Option<String>,
+    /// Their role.
+    pub role: Option<StaffRole>,
+}
+
+/// How long a scanned badge waits for its PIN.
+const PIN_WAIT: Duration = Duration::from_secs(60);
 
 /// How often the list of holds is refreshed, so "releasable" appears on time.
 const REFRESH: Duration = Duration::from_secs(5);
@@ -84,12 +116,26 @@ pub async fn run(
         .timeout(Duration::from_secs(5))
         .build()
         .ok();
+    let staff_path = config.data_dir.join(STAFF_FILE);
+    let staff = match tokio::task::spawn_blocking(move || StaffStore::open(&staff_path)).await {
+        Ok(Ok(store)) => Some(Arc::new(Mutex::new(store))),
+        Ok(Err(e)) => {
+            tracing::error!("mailroom: staff accounts unavailable, nobody can sign in: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("mailroom: staff accounts unavailable: {e}");
+            None
+        }
+    };
     let mailroom = Mailroom {
         config,
         log,
         client,
         view,
         started_here: Mutex::new(HashMap::new()),
+        staff,
+        session: Mutex::new(Session::SignedOut),
     };
     mailroom.refresh_holds().await;
     let mut alerts_open = true;
@@ -98,16 +144,27 @@ pub async fn run(
             command = commands.recv() => match command {
                 Some(Command::Input(Input::Scanned(raw))) => {
                     let result = mailroom.scan(&raw).await;
-                    mailroom.view.send_modify(|v| {
-                        v.last = Some(result);
-                        v.version += 1;
-                    });
+                    mailroom.show(result);
                     mailroom.refresh_holds().await;
+                }
+                Some(Command::Pin(pin)) => {
+                    let result = mailroom.enter_pin(pin).await;
+                    mailroom.show(result);
+                }
+                Some(Command::SignOut) => {
+                    if let Some(result) = mailroom.sign_out(false).await {
+                        mailroom.show(result);
+                    }
                 }
                 Some(_) => {}
                 None => return,
             },
-            _ = tokio::time::sleep(REFRESH) => mailroom.refresh_holds().await,
+            _ = tokio::time::sleep(REFRESH) => {
+                mailroom.refresh_holds().await;
+                if let Some(result) = mailroom.expire_session().await {
+                    mailroom.show(result);
+                }
+            }
             changed = alerts.changed(), if alerts_open => {
                 // The feed stops only at shutdown; until then, keep the last list.
                 alerts_open = changed.is_ok();
@@ -130,6 +187,23 @@ struct Mailroom {
     /// Holds started by this process, on the monotonic clock: a wall-clock step forward (NTP
     /// correcting a Pi that booted with an old time) cannot end them early.
     started_here: Mutex<HashMap<IntakeId, (Instant, u32)>>,
+    /// The staff accounts; `None` when the file cannot be opened (nobody can sign in).
+    staff: Option<Arc<Mutex<StaffStore>>>,
+    /// Who is signed in.
+    session: Mutex<Session>,
+}
+
+/// The sign-in, on the monotonic clock (a wall-clock step neither ends nor extends a session).
+enum Session {
+    SignedOut,
+    AwaitingPin {
+        badge: String,
+        since: Instant,
+    },
+    SignedIn {
+        member: StaffMember,
+        last_active: Instant,
+    },
 }
 
 /// Where an intake stands in this station's own log.
@@ -144,6 +218,15 @@ fn failure(intake: Option<IntakeId>, pl: impl Into<String>, en: impl Into<String
     ScanResult {
         ok: false,
         intake: intake.map(|i| i.to_string()),
+        message_pl: pl.into(),
+        message_en: en.into(),
+    }
+}
+
+fn notice(ok: bool, pl: impl Into<String>, en: impl Into<String>) -> ScanResult {
+    ScanResult {
+        ok,
+        intake: None,
         message_pl: pl.into(),
         message_en: en.into(),
     }
@@ -199,17 +282,21 @@ impl Mailroom {
     }
 
     async fn scan(&self, raw: &str) -> ScanResult {
-        let intake = match classify(raw, &self.config.badge_prefix) {
+        let scanned = match classify(raw, &self.config.badge_prefix) {
+            Ok(Scanned::Badge(badge)) => return self.badge_scanned(badge).await,
+            other => other,
+        };
+        if !self.touch_session() {
+            return failure(
+                None,
+                "Najpierw zaloguj się: zeskanuj swoją kartę i wpisz PIN.",
+                "Sign in first: scan your badge and type your PIN.",
+            );
+        }
+        let intake = match scanned {
             Ok(Scanned::Label(id)) => id,
             Ok(Scanned::Receipt(receipt)) => receipt.intake,
-            Ok(Scanned::Badge(_)) => {
-                return failure(
-                    None,
-                    "Logowanie kartą pracownika jeszcze nie działa na tym stanowisku.",
-                    "Badge sign-in is not available at this counter yet.",
-                );
-            }
-            Ok(Scanned::Reference(_)) => {
+            Ok(Scanned::Reference(_) | Scanned::Badge(_)) => {
                 return failure(
                     None,
                     "To nie jest etykieta urny. Zeskanuj kod z koperty.",
@@ -343,6 +430,231 @@ impl Mailroom {
                 format!("Already forwarded to: {department}."),
             ),
         }
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        // Only this task uses it; a poisoned lock still holds a whole state.
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Shows a result and the sign-in state on the screen.
+    fn show(&self, result: ScanResult) {
+        let staff = match &*self.session() {
+            Session::SignedOut => StaffView::default(),
+            Session::AwaitingPin { badge, .. } => StaffView {
+                step: SignInStep::AwaitingPin,
+                badge: Some(badge.clone()),
+                name: None,
+                role: None,
+            },
+            Session::SignedIn { member, .. } => StaffView {
+                step: SignInStep::SignedIn,
+                badge: Some(member.badge.clone()),
+                name: Some(member.name.clone()),
+                role: Some(member.role),
+            },
+        };
+        self.view.send_modify(|v| {
+            v.last = Some(result);
+            v.staff = staff;
+            v.version += 1;
+        });
+    }
+
+    /// Whether someone is signed in; if so, their session's idle time starts again.
+    fn touch_session(&self) -> bool {
+        match &mut *self.session() {
+            Session::SignedIn { last_active, .. } => {
+                *last_active = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn badge_scanned(&self, badge: String) -> ScanResult {
+        let signed_in = match &*self.session() {
+            Session::SignedIn { member, .. } => Some(member.badge.clone()),
+            _ => None,
+        };
+        match signed_in {
+            // One's own badge again: the quickest way to sign out with a scanner in hand.
+            Some(own) if own == badge => self
+                .sign_out(false)
+                .await
+                .unwrap_or_else(|| notice(true, "Wylogowano.", "Signed out.")),
+            Some(_) => failure(
+                None,
+                "Ktoś jest już zalogowany. Najpierw wyloguj się (zeskanuj swoją kartę ponownie).",
+                "Someone is signed in. Sign out first (scan your own badge again).",
+            ),
+            None => {
+                *self.session() = Session::AwaitingPin {
+                    badge,
+                    since: Instant::now(),
+                };
+                notice(true, "Wpisz PIN.", "Type your PIN.")
+            }
+        }
+    }
+
+    async fn enter_pin(&self, pin: Pin) -> ScanResult {
+        let badge = match &*self.session() {
+            Session::AwaitingPin { badge, since } if since.elapsed() < PIN_WAIT => badge.clone(),
+            _ => {
+                *self.session() = Session::SignedOut;
+                return failure(
+                    None,
+                    "Najpierw zeskanuj kartę, potem wpisz PIN.",
+                    "Scan your badge first, then type the PIN.",
+                );
+            }
+        };
+        let Some(staff) = self.staff.clone() else {
+            return failure(
+                None,
+                "Logowanie niedostępne — wezwij administratora.",
+                "Sign-in unavailable — call the administrator.",
+            );
+        };
+        let lockout = Lockout {
+            attempts: self.config.mailroom.pin_attempts,
+            duration: Duration::from_secs(u64::from(self.config.mailroom.lockout_secs)),
+        };
+        let now_ms = clock::now().unix_ms;
+        let checked_badge = badge.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let store = staff.lock().unwrap_or_else(|p| p.into_inner());
+            store.check_pin(&checked_badge, &pin.0, now_ms, lockout)
+        })
+        .await;
+        let checked = match checked {
+            Ok(Ok(checked)) => checked,
+            Ok(Err(e)) => {
+                tracing::error!("mailroom: PIN check for badge {badge} failed: {e}");
+                *self.session() = Session::SignedOut;
+                return failure(
+                    None,
+                    "Błąd sprawdzania PIN-u — wezwij administratora.",
+                    "The PIN could not be checked — call the administrator.",
+                );
+            }
+            Err(_) => {
+                *self.session() = Session::SignedOut;
+                return failure(None, "Spróbuj ponownie.", "Try again.");
+            }
+        };
+        match checked {
+            PinCheck::Accepted(member) => {
+                let event = Payload::StaffSignedIn {
+                    staff: Text::sanitized(&member.badge),
+                    role: Text::sanitized(member.role.as_str()),
+                };
+                if let Err(e) = self.log.append(clock::now(), event).await {
+                    tracing::error!("mailroom: sign-in not recorded: {e}");
+                    *self.session() = Session::SignedOut;
+                    return failure(
+                        None,
+                        "Błąd zapisu stanowiska — wezwij administratora.",
+                        "Station storage error — call the administrator.",
+                    );
+                }
+                tracing::info!("mailroom: badge {} signed in", member.badge);
+                let name = member.name.clone();
+                *self.session() = Session::SignedIn {
+                    member,
+                    last_active: Instant::now(),
+                };
+                notice(
+                    true,
+                    format!("Zalogowano: {name}."),
+                    format!("Signed in: {name}."),
+                )
+            }
+            PinCheck::Wrong { attempts_left } => {
+                tracing::warn!("mailroom: wrong PIN for badge {badge}");
+                failure(
+                    None,
+                    format!("Zły PIN. Pozostało prób: {attempts_left}."),
+                    format!("Wrong PIN. Tries left: {attempts_left}."),
+                )
+            }
+            PinCheck::LockedOut { until_ms } => {
+                tracing::warn!("mailroom: badge {badge} locked after wrong PINs");
+                *self.session() = Session::SignedOut;
+                let until = clock::local_text(Timestamp {
+                    unix_ms: until_ms,
+                    trusted: true,
+                });
+                failure(
+                    None,
+                    format!("Za dużo błędnych PIN-ów. Karta zablokowana do {until}."),
+                    format!("Too many wrong PINs. The badge is locked until {until}."),
+                )
+            }
+            PinCheck::NotAllowed => {
+                tracing::warn!("mailroom: badge {badge} is unknown or disabled");
+                *self.session() = Session::SignedOut;
+                failure(
+                    None,
+                    "Ta karta nie może się tu zalogować.",
+                    "This badge cannot sign in here.",
+                )
+            }
+        }
+    }
+
+    /// Signs out whoever is signed in, recording it; `None` when nobody was.
+    async fn sign_out(&self, timed_out: bool) -> Option<ScanResult> {
+        let previous = std::mem::replace(&mut *self.session(), Session::SignedOut);
+        let Session::SignedIn { member, .. } = previous else {
+            return None;
+        };
+        let event = Payload::StaffSignedOut {
+            staff: Text::sanitized(&member.badge),
+        };
+        if let Err(e) = self.log.append(clock::now(), event).await {
+            tracing::error!("mailroom: sign-out not recorded: {e}");
+        }
+        tracing::info!("mailroom: badge {} signed out", member.badge);
+        Some(if timed_out {
+            notice(
+                true,
+                "Sesja wygasła: wylogowano po czasie bezczynności.",
+                "Session expired: signed out after a time without activity.",
+            )
+        } else {
+            notice(true, "Wylogowano.", "Signed out.")
+        })
+    }
+
+    /// Signs out a session idle for longer than the configured time, and forgets a badge whose
+    /// PIN never came.
+    async fn expire_session(&self) -> Option<ScanResult> {
+        let timeout = Duration::from_secs(u64::from(self.config.mailroom.session_timeout_secs));
+        let expired = match &*self.session() {
+            Session::SignedIn { last_active, .. } => last_active.elapsed() >= timeout,
+            Session::AwaitingPin { since, .. } if since.elapsed() >= PIN_WAIT => {
+                return Some(self.forget_badge());
+            }
+            _ => false,
+        };
+        if expired {
+            self.sign_out(true).await
+        } else {
+            None
+        }
+    }
+
+    fn forget_badge(&self) -> ScanResult {
+        *self.session() = Session::SignedOut;
+        notice(
+            false,
+            "Nie wpisano PIN-u. Zeskanuj kartę ponownie.",
+            "No PIN was typed. Scan your badge again.",
+        )
     }
 
     fn started_here(&self) -> std::sync::MutexGuard<'_, HashMap<IntakeId, (Instant, u32)>> {

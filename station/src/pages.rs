@@ -222,9 +222,13 @@ new EventSource('/kiosk/stream').onmessage = e => render(JSON.parse(e.data));
 /// The mailroom staff screen.
 pub fn mailroom(config: &StationConfig) -> String {
     let body = r#"
-<form id="scan-form"><label>Zeskanuj etykietę koperty <span class="en">Scan the envelope's label</span><br>
+<div id="who"></div>
+<form id="scan-form"><label>Zeskanuj kartę albo etykietę koperty <span class="en">Scan your badge or the envelope's label</span><br>
 <input type="text" name="code" id="code" autofocus autocomplete="off"></label>
 <button class="primary" type="submit">OK</button></form>
+<form id="pin-form" hidden><label>PIN <span class="en">PIN</span><br>
+<input type="password" name="pin" id="pin" inputmode="numeric" autocomplete="off" maxlength="12"></label>
+<button class="primary" type="submit">Zaloguj <span class="en">Sign in</span></button></form>
 <div id="last"></div>
 <section id="devices"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
@@ -236,7 +240,31 @@ document.getElementById('scan-form').onsubmit = async e => {
   await fetch('/mailroom/scan', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'code=' + encodeURIComponent(code.value) });
   code.value = ''; code.focus();
 };
+document.getElementById('pin-form').onsubmit = async e => {
+  e.preventDefault();
+  const pin = document.getElementById('pin');
+  await fetch('/mailroom/pin', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'pin=' + encodeURIComponent(pin.value) });
+  pin.value = '';
+};
 function render(v) {
+  const s = v.staff;
+  let who = '';
+  if (s.step === 'signed_in') {
+    who = '<div class="ok" id="signed-in">Zalogowany: <strong>' + esc(s.name) + '</strong> (' + (s.role === 'supervisor' ? 'kierownik' : 'pracownik') +
+      ')<span class="en">Signed in: ' + esc(s.name) + ' (' + esc(s.role) + ')</span> <button onclick="post(\'/mailroom/signout\')">Wyloguj<span class="en">Sign out</span></button></div>';
+  } else if (s.step === 'awaiting_pin') {
+    who = '<p class="big">Wpisz PIN<span class="en">Type your PIN</span></p>';
+  } else {
+    who = '<p class="big">Zaloguj się: zeskanuj swoją kartę<span class="en">Sign in: scan your badge</span></p>';
+  }
+  document.getElementById('who').innerHTML = who;
+  document.body.dataset.staff = s.step;
+  const pinForm = document.getElementById('pin-form');
+  const wasHidden = pinForm.hidden;
+  pinForm.hidden = s.step !== 'awaiting_pin';
+  // The field under the staff member's fingers: the PIN while one is asked for, else the scan.
+  if (!pinForm.hidden && wasHidden) document.getElementById('pin').focus();
+  if (pinForm.hidden && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();
   const last = v.last;
   document.getElementById('last').innerHTML = last ? '<div class="' + (last.ok ? 'ok' : 'alert') + '"><p class="big">' + esc(last.intake || '') + '</p><p>' + esc(last.message_pl) + '<span class="en">' + esc(last.message_en) + '</span></p></div>' : '';
   const d = v.devices;

@@ -82,7 +82,9 @@ pub fn app(state: WebState) -> Router {
             .route("/mailroom", get(mailroom_page))
             .route("/mailroom/state", get(mailroom_state))
             .route("/mailroom/stream", get(mailroom_stream))
-            .route("/mailroom/scan", post(mailroom_scan)),
+            .route("/mailroom/scan", post(mailroom_scan))
+            .route("/mailroom/pin", post(mailroom_pin))
+            .route("/mailroom/signout", post(mailroom_sign_out)),
     };
     if state.sim_printer.is_some() {
         router = router
@@ -203,6 +205,24 @@ struct ScanForm {
 
 async fn mailroom_scan(State(state): State<WebState>, Form(form): Form<ScanForm>) -> Response {
     send(&state, Command::Input(Input::Scanned(form.code))).await
+}
+
+#[derive(Deserialize)]
+struct PinForm {
+    pin: String,
+}
+
+async fn mailroom_pin(State(state): State<WebState>, Form(form): Form<PinForm>) -> Response {
+    // Checked against the account in the workflow; only the length is bounded here, so that a
+    // pasted novel is not hashed.
+    if form.pin.len() > 32 {
+        return bad_request("PIN too long");
+    }
+    send(&state, Command::Pin(crate::workflow::Pin(form.pin))).await
+}
+
+async fn mailroom_sign_out(State(state): State<WebState>) -> Response {
+    send(&state, Command::SignOut).await
 }
 
 async fn mailroom_page(State(state): State<WebState>) -> Html<String> {

@@ -13,6 +13,20 @@ pub enum Command {
     Choose(String),
     /// "Cancel" on the kiosk's screen.
     Cancel,
+    /// A PIN typed at the mailroom after a badge scan.
+    Pin(Pin),
+    /// "Sign out" on the mailroom's screen.
+    SignOut,
+}
+
+/// A typed PIN: its `Debug` never shows it, so no log line can.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(pub String);
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(***)")
+    }
 }
 
 /// Longest scanned text accepted: a receipt's signed text is the longest code the station reads.

@@ -126,6 +126,40 @@ pub fn prepare(dir: &Path) -> SocketAddr {
         std::fs::create_dir_all(dir.join(code)).unwrap();
         StationKey::generate_to_file(&dir.join(code).join("station.key")).unwrap();
     }
+    urna::demo::seed_demo_staff(&dir.join(MAILROOM)).unwrap();
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap()
+}
+
+/// Signs a demo staff member in at the mailroom: the badge through the simulated scanner, then
+/// the PIN as the page sends it.
+pub async fn sign_in(client: &reqwest::Client, mailroom: &str, badge: &str, pin: &str) {
+    let scanned = post(
+        client,
+        &format!("{mailroom}/sim/scan"),
+        Some(serde_json::json!({ "code": format!("URNA-STAFF:{badge}") })),
+    )
+    .await;
+    assert_eq!(scanned, 202);
+    mailroom_staff_step(client, mailroom, "awaiting_pin").await;
+    let typed = client
+        .post(format!("{mailroom}/mailroom/pin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        // The test PINs are digits, which need no form encoding.
+        .body(format!("pin={pin}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(typed.as_u16(), 202);
+    mailroom_staff_step(client, mailroom, "signed_in").await;
+}
+
+/// Waits for the mailroom's sign-in to reach `step`; returns the whole state.
+pub async fn mailroom_staff_step(client: &reqwest::Client, mailroom: &str, step: &str) -> Value {
+    eventually(&format!("mailroom sign-in step {step}"), || async {
+        let state = get_json(client, &format!("{mailroom}/mailroom/state")).await;
+        (state["staff"]["step"] == step).then_some(state)
+    })
+    .await
 }
