@@ -67,7 +67,7 @@ pub fn station_config(
         labels: Default::default(),
         gpio: None,
         kiosk: Default::default(),
-        mailroom: Default::default(),
+        staff: Default::default(),
         simulation: true,
     }
 }
@@ -150,9 +150,8 @@ pub async fn start(data: &Path, port: u16, shutdown: Shutdown) -> Result<Running
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let config = station_config(code, name, role, &dir, port, &registry_config);
         let key = load_or_make_key(&config.key_file)?;
-        if role == Role::Mailroom {
-            seed_demo_staff(&dir)?;
-        }
+        // The mailroom signs its staff in; the urn, the two staff who empty it.
+        seed_demo_staff(&dir)?;
         // Enrolled by the demo itself; a real office approves the fingerprint (a later issue).
         registry.enrol(code, name, key.public()).await?;
         let listener = bind(port + 1 + i as u16).await?;

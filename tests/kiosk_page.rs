@@ -605,3 +605,114 @@ async fn the_mailroom_is_told_of_the_urns_faults_and_alarms_through_the_registry
     mailroom_server.stop().await;
     kiosk.stop().await;
 }
+
+/// Waits for the service screen to show a collection's `stage`.
+async fn service_stage(screen: &Browser, stage: &str) {
+    eventually(&format!("collection stage {stage}"), || async {
+        let shown = screen
+            .execute("return document.body.dataset.service", &[])
+            .await;
+        (shown == stage).then_some(())
+    })
+    .await
+}
+
+/// Types on the service screen's keypad, then OK.
+async fn keypad(screen: &Browser, keys: &str) {
+    for key in keys.chars() {
+        screen.click(&format!(r#"button[data-key="{key}"]"#)).await;
+    }
+    screen.click(r#"button[data-key="ok"]"#).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_staff_empty_a_full_urn_under_a_seal_and_its_door_raises_no_alarm() {
+    let mut kiosk = Kiosk::start("collection", true, |c| c.kiosk.capacity = 3).await;
+    kiosk.on_step("idle").await;
+    for _ in 0..3 {
+        kiosk.sim("button", None).await;
+        kiosk.on_step("drop").await;
+        kiosk.sim("slot", None).await;
+        kiosk.on_step("done").await;
+    }
+    kiosk.on_step("out_of_order").await;
+    // The first staff member: badge at the kiosk's scanner, PIN on the screen's keypad.
+    kiosk
+        .sim("scan", Some(json!({ "code": "URNA-STAFF:1001" })))
+        .await;
+    kiosk.on_step("service").await;
+    service_stage(&kiosk.screen, "first_pin").await;
+    kiosk.says("Wpisz PIN").await;
+    kiosk.step("collection-first-pin").await;
+    keypad(&kiosk.screen, "1234").await;
+    service_stage(&kiosk.screen, "second_badge").await;
+    kiosk.says("Druga osoba").await;
+    kiosk.step("collection-second-badge").await;
+    // The same badge twice is not two people.
+    kiosk
+        .sim("scan", Some(json!({ "code": "URNA-STAFF:1001" })))
+        .await;
+    kiosk.says("ta sama karta").await;
+    kiosk
+        .sim("scan", Some(json!({ "code": "URNA-STAFF:1002" })))
+        .await;
+    service_stage(&kiosk.screen, "second_pin").await;
+    keypad(&kiosk.screen, "0000").await;
+    kiosk.says("Zły PIN").await;
+    keypad(&kiosk.screen, "5678").await;
+    service_stage(&kiosk.screen, "seal").await;
+    kiosk.says("numer plomby").await;
+    kiosk.step("collection-seal").await;
+    keypad(&kiosk.screen, "778899").await;
+    service_stage(&kiosk.screen, "open_door").await;
+    kiosk.says("Otwórz drzwi urny").await;
+    kiosk.step("collection-open-the-door").await;
+
+    kiosk.sim("door", Some(json!({ "open": true }))).await;
+    service_stage(&kiosk.screen, "door_open").await;
+    kiosk.says("Urna liczy 3 kopert").await;
+    kiosk.step("collection-door-open").await;
+    kiosk.sim("door", Some(json!({ "open": false }))).await;
+    kiosk.on_step("idle").await;
+    kiosk.says("Odbiór zapisany: 3 kopert, plomba 778899").await;
+    kiosk.step("collection-recorded").await;
+    assert_eq!(kiosk.state().await["urn"]["envelopes"], 0);
+
+    let log = events(&kiosk.log_path());
+    let collected: Vec<_> = log
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::UrnCollected {
+                seal,
+                envelopes,
+                first_staff,
+                second_staff,
+            } => Some(format!("{seal} {envelopes} {first_staff} {second_staff}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(collected, ["778899 3 1001 1002"]);
+    assert_eq!(count(&log, |p| matches!(p, Payload::Alarm { .. })), 0);
+    assert_eq!(
+        count(&log, |p| matches!(
+            p,
+            Payload::FaultCleared {
+                device: Device::Urn,
+                ..
+            }
+        )),
+        2
+    );
+    assert_eq!(
+        count(&log, |p| matches!(p, Payload::StaffSignedIn { .. })),
+        2
+    );
+    assert_eq!(
+        count(&log, |p| matches!(p, Payload::StaffSignedOut { .. })),
+        2
+    );
+    // The urn takes deposits again.
+    kiosk.sim("button", None).await;
+    kiosk.on_step("drop").await;
+    kiosk.stop().await;
+}

@@ -66,8 +66,8 @@ async fn staff_sign_in_with_badge_and_pin_locks_out_wrong_pins_and_times_out() {
     let registry = start_registry(dir, registry_addr).await;
     let (station, mailroom) =
         start_station_with(dir, MAILROOM, Role::Mailroom, registry_addr, |c| {
-            c.mailroom.pin_attempts = 3;
-            c.mailroom.session_timeout_secs = 6;
+            c.staff.pin_attempts = 3;
+            c.staff.session_timeout_secs = 6;
         })
         .await;
     let shots =

@@ -88,9 +88,9 @@ pub struct StationConfig {
     /// The urn kiosk's screen and container (`[kiosk]`).
     #[serde(default)]
     pub kiosk: KioskConfig,
-    /// The mailroom's staff sign-in (`[mailroom]`).
+    /// Staff sign-in, at the mailroom and at the urn for a collection (`[staff]`).
     #[serde(default)]
-    pub mailroom: MailroomConfig,
+    pub staff: StaffConfig,
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
@@ -120,10 +120,10 @@ impl Default for KioskConfig {
     }
 }
 
-/// The mailroom's staff sign-in.
+/// Staff sign-in, at the mailroom and at the urn for a collection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MailroomConfig {
+pub struct StaffConfig {
     /// Seconds without a scan or touch before a signed-in staff member is signed out.
     pub session_timeout_secs: u32,
     /// Wrong PINs in a row before the badge is locked.
@@ -132,9 +132,9 @@ pub struct MailroomConfig {
     pub lockout_secs: u32,
 }
 
-impl Default for MailroomConfig {
+impl Default for StaffConfig {
     fn default() -> Self {
-        MailroomConfig {
+        StaffConfig {
             session_timeout_secs: 15 * 60,
             pin_attempts: 5,
             lockout_secs: 5 * 60,
@@ -142,16 +142,16 @@ impl Default for MailroomConfig {
     }
 }
 
-impl MailroomConfig {
+impl StaffConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         for (key, value, range) in [
             (
-                "mailroom.session_timeout_secs",
+                "staff.session_timeout_secs",
                 self.session_timeout_secs,
                 5..=8 * 3600,
             ),
-            ("mailroom.pin_attempts", self.pin_attempts, 1..=20),
-            ("mailroom.lockout_secs", self.lockout_secs, 10..=24 * 3600),
+            ("staff.pin_attempts", self.pin_attempts, 1..=20),
+            ("staff.lockout_secs", self.lockout_secs, 10..=24 * 3600),
         ] {
             if !range.contains(&value) {
                 return Err(problem(
@@ -300,7 +300,7 @@ impl StationConfig {
             gpio.validate()?;
         }
         self.kiosk.validate()?;
-        self.mailroom.validate()?;
+        self.staff.validate()?;
         crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {

@@ -18,9 +18,13 @@ use crate::printer::setup::LabelTemplates;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
+use crate::staff::SharedStaff;
 use crate::template::{Field, Fields};
 use crate::urn_fill::{self, FillLevel, UrnFill};
 use crate::workflow::Command;
+
+mod service;
+pub use service::{MAX_SEAL_CHARS, SERVICE_TIMEOUT, ServiceView, seal_number};
 
 /// The alarm recorded when the service door opens outside a collection.
 pub const DOOR_OPENED_OUTSIDE_COLLECTION: &str = "door_opened_outside_collection";
@@ -41,6 +45,8 @@ pub enum Step {
     Done,
     /// The kiosk cannot take deposits now (printer fault, storage failure).
     OutOfOrder,
+    /// Two staff are emptying the urn.
+    Service,
 }
 
 /// A category as the screen shows it.
@@ -94,6 +100,8 @@ pub struct KioskView {
     pub urn: UrnFillView,
     /// Seconds without a touch before the page goes back to Polish and the start screen.
     pub idle_timeout_secs: u32,
+    /// The collection under way, on the service screen.
+    pub service: Option<ServiceView>,
     /// Counts up with every change, so a page can tell new from old.
     pub version: u64,
 }
@@ -123,6 +131,7 @@ impl KioskView {
                 level: FillLevel::Normal,
             },
             idle_timeout_secs: 0,
+            service: None,
             version: 0,
         }
     }
@@ -153,6 +162,10 @@ enum State {
         /// shows went in on the same label; if not, the next one is that envelope, late.
         seen: bool,
     },
+    Service {
+        stage: service::Stage,
+        until: Instant,
+    },
 }
 
 /// What the kiosk prints on and lights.
@@ -164,6 +177,8 @@ pub struct KioskOutputs {
     pub templates: LabelTemplates,
     /// The lamp above the slot.
     pub lamp: Arc<dyn Lamp>,
+    /// The staff accounts that may empty the urn; `None` when they cannot be opened.
+    pub staff: Option<SharedStaff>,
 }
 
 /// Runs the kiosk until `shutdown`.
@@ -174,6 +189,7 @@ pub async fn run(
         printer,
         templates,
         lamp,
+        staff,
     }: KioskOutputs,
     mut commands: mpsc::Receiver<Command>,
     view: watch::Sender<KioskView>,
@@ -190,6 +206,7 @@ pub async fn run(
         state: State::Idle,
         printer_status: PrinterStatus::Ready,
         scanner_connected: true,
+        staff,
     };
     kiosk.load_fill().await;
     kiosk.check_printer().await;
@@ -222,15 +239,18 @@ struct Kiosk {
     scanner_connected: bool,
     /// Envelopes in the urn since the last collection, and the fill alerts raised.
     fill: UrnFill,
+    /// The staff accounts that may empty the urn.
+    staff: Option<SharedStaff>,
 }
 
 impl Kiosk {
     fn deadline(&self) -> Instant {
         match &self.state {
             State::Idle => Instant::now() + Duration::from_secs(3600),
-            State::Choose { until, .. } | State::Drop { until, .. } | State::Done { until, .. } => {
-                *until
-            }
+            State::Choose { until, .. }
+            | State::Drop { until, .. }
+            | State::Done { until, .. }
+            | State::Service { until, .. } => *until,
         }
     }
 
@@ -323,10 +343,20 @@ impl Kiosk {
     }
 
     async fn handle(&mut self, command: Command) {
+        if let Command::Input(Input::Door { open }) = command {
+            let collecting = if open {
+                self.service_door_opened().await
+            } else {
+                self.service_door_closed().await
+            };
+            if collecting {
+                return;
+            }
+        }
         match (command, &self.state) {
             (Command::Input(Input::Door { open: true }), _) => {
-                // Only a collection (two staff at the urn, the mailroom issue) opens the door
-                // with no alarm; until that exists here, every opening is one.
+                // Only a collection, with two staff signed in and the seal recorded, opens the
+                // door without an alarm.
                 let alarm = Payload::Alarm {
                     device: Device::Door,
                     alarm: text(DOOR_OPENED_OUTSIDE_COLLECTION),
@@ -411,9 +441,17 @@ impl Kiosk {
                     Ok(Scanned::Label(_) | Scanned::Receipt(_)) => {
                         self.show_message(said::urna_code_scanned(&self.config.status_url))
                     }
-                    Ok(Scanned::Badge(_)) => self.show_message(said::staff_badge()),
+                    Ok(Scanned::Badge(badge)) => self.start_collection(badge),
                     Err(refused) => self.show_message(refused.message()),
                 }
+            }
+            (Command::Input(Input::Scanned(raw)), State::Service { .. }) => {
+                self.service_scan(&raw).await
+            }
+            (Command::Pin(pin), State::Service { .. }) => self.service_pin(pin).await,
+            (Command::Seal(seal), State::Service { .. }) => self.service_seal(&seal),
+            (Command::Cancel, State::Service { .. }) => {
+                self.end_service(said::service_cancelled()).await
             }
             (Command::Input(Input::Scanned(_)), _) => {}
             (Command::Start, State::Idle | State::Done { .. }) => self.show_choose(None),
@@ -506,6 +544,7 @@ impl Kiosk {
                 self.show_done(intake, false, said::drop_not_seen());
             }
             State::Choose { .. } | State::Done { .. } => self.show_idle(),
+            State::Service { .. } => self.service_timed_out().await,
             State::Idle => {}
         }
     }

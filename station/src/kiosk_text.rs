@@ -106,15 +106,6 @@ pub fn urna_code_scanned(status_url: &str) -> Said {
     )
 }
 
-/// A staff badge was scanned at the kiosk.
-pub fn staff_badge() -> Said {
-    Said::new(
-        "Karta pracownika: obsługa urny odbywa się w kancelarii.",
-        "Staff badge: the urn is serviced from the mailroom.",
-        "Картка працівника: урну обслуговують із канцелярії.",
-    )
-}
-
 /// A code from a damaged urna label or receipt.
 pub fn damaged_urna_code() -> Said {
     Said::new(
@@ -169,6 +160,138 @@ pub fn storage_out_of_order() -> Said {
     )
 }
 
+/// Collection: the badge was read; its PIN on the keypad.
+pub fn service_pin() -> Said {
+    Said::new(
+        "Odbiór z urny. Wpisz PIN na klawiaturze.",
+        "Collection from the urn. Type the PIN on the keypad.",
+        "Вилучення з урни. Введіть PIN на клавіатурі.",
+    )
+}
+
+/// Collection: the second person's badge.
+pub fn service_second_badge() -> Said {
+    Said::new(
+        "Odbiór wymaga dwóch osób. Druga osoba: zeskanuj swoją kartę.",
+        "A collection needs two people. Second person: scan your badge.",
+        "Вилучення потребує двох осіб. Друга особа: відскануйте свою картку.",
+    )
+}
+
+/// Collection: the same badge twice.
+pub fn service_other_person() -> Said {
+    Said::new(
+        "To ta sama karta. Kartę musi zeskanować druga osoba.",
+        "That is the same badge. A second person must scan theirs.",
+        "Це та сама картка. Свою картку має відсканувати інша особа.",
+    )
+}
+
+/// Collection: the seal's number.
+pub fn service_seal() -> Said {
+    Said::new(
+        "Zeskanuj albo wpisz numer plomby na worku.",
+        "Scan or type the number of the seal on the bag.",
+        "Відскануйте або введіть номер пломби на мішку.",
+    )
+}
+
+/// Collection: a seal number that cannot be one.
+pub fn service_bad_seal() -> Said {
+    Said::new(
+        "To nie jest numer plomby (litery, cyfry i „-”, do 32 znaków). Spróbuj ponownie.",
+        "That is not a seal number (letters, digits and '-', up to 32). Try again.",
+        "Це не номер пломби (літери, цифри та «-», до 32 знаків). Спробуйте ще раз.",
+    )
+}
+
+/// Collection: open the door.
+pub fn service_open_door() -> Said {
+    Said::new(
+        "Otwórz drzwi urny i przełóż koperty do worka.",
+        "Open the urn's door and move the envelopes into the bag.",
+        "Відчиніть дверцята урни й перекладіть конверти до мішка.",
+    )
+}
+
+/// Collection: the door is open.
+pub fn service_door_open(envelopes: u32) -> Said {
+    Said::new(
+        format!(
+            "Urna liczy {envelopes} kopert od ostatniego odbioru. Po przełożeniu zamknij drzwi."
+        ),
+        format!(
+            "The urn counts {envelopes} envelopes since the last collection. Close the door when done."
+        ),
+        format!(
+            "Урна налічує {envelopes} конвертів від останнього вилучення. Після перекладання зачиніть дверцята."
+        ),
+    )
+}
+
+/// Collection recorded.
+pub fn service_collected(envelopes: u32, seal: &str) -> Said {
+    Said::new(
+        format!("Odbiór zapisany: {envelopes} kopert, plomba {seal}. Dziękujemy."),
+        format!("Collection recorded: {envelopes} envelopes, seal {seal}. Thank you."),
+        format!("Вилучення записано: {envelopes} конвертів, пломба {seal}. Дякуємо."),
+    )
+}
+
+/// Collection abandoned after the timeout.
+pub fn service_abandoned() -> Said {
+    Said::new(
+        "Odbiór przerwany: zbyt długo bez działania.",
+        "Collection abandoned: nothing happened for too long.",
+        "Вилучення перервано: надто довго без дій.",
+    )
+}
+
+/// Collection cancelled on the screen.
+pub fn service_cancelled() -> Said {
+    Said::new(
+        "Odbiór anulowany.",
+        "Collection cancelled.",
+        "Вилучення скасовано.",
+    )
+}
+
+/// Sign-in is unavailable (no staff file).
+pub fn service_unavailable() -> Said {
+    Said::new(
+        "Logowanie niedostępne — wezwij administratora.",
+        "Sign-in unavailable — call the administrator.",
+        "Вхід недоступний — зверніться до адміністратора.",
+    )
+}
+
+/// A wrong PIN.
+pub fn wrong_pin(attempts_left: u32) -> Said {
+    Said::new(
+        format!("Zły PIN. Pozostało prób: {attempts_left}."),
+        format!("Wrong PIN. Tries left: {attempts_left}."),
+        format!("Неправильний PIN. Залишилось спроб: {attempts_left}."),
+    )
+}
+
+/// Too many wrong PINs.
+pub fn badge_locked() -> Said {
+    Said::new(
+        "Za dużo błędnych PIN-ów. Karta jest zablokowana.",
+        "Too many wrong PINs. The badge is locked.",
+        "Забагато неправильних PIN-кодів. Картку заблоковано.",
+    )
+}
+
+/// An unknown or disabled badge.
+pub fn badge_not_allowed() -> Said {
+    Said::new(
+        "Ta karta nie może się tu zalogować.",
+        "This badge cannot sign in here.",
+        "Ця картка не може тут увійти.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,13 +307,26 @@ mod tests {
             one_label_per_envelope(),
             drop_not_seen(),
             urna_code_scanned("https://example.org"),
-            staff_badge(),
             damaged_urna_code(),
             damaged_badge(),
             unreadable_code(),
             printer_out_of_order(),
             urn_full(),
             storage_out_of_order(),
+            service_pin(),
+            service_second_badge(),
+            service_other_person(),
+            service_seal(),
+            service_bad_seal(),
+            service_open_door(),
+            service_door_open(12),
+            service_collected(12, "PL-1"),
+            service_abandoned(),
+            service_cancelled(),
+            service_unavailable(),
+            wrong_pin(2),
+            badge_locked(),
+            badge_not_allowed(),
         ];
         for said in all {
             for text in [&said.pl, &said.en, &said.uk] {

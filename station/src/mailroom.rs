@@ -18,7 +18,7 @@ use crate::devices::Input;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
-use crate::staff::{Lockout, PinCheck, STAFF_FILE, StaffMember, StaffRole, StaffStore};
+use crate::staff::{self, Lockout, PinCheck, SharedStaff, StaffMember, StaffRole};
 use crate::workflow::{Command, Pin};
 
 /// The result of the last scan, for the staff screen.
@@ -116,18 +116,7 @@ pub async fn run(
         .timeout(Duration::from_secs(5))
         .build()
         .ok();
-    let staff_path = config.data_dir.join(STAFF_FILE);
-    let staff = match tokio::task::spawn_blocking(move || StaffStore::open(&staff_path)).await {
-        Ok(Ok(store)) => Some(Arc::new(Mutex::new(store))),
-        Ok(Err(e)) => {
-            tracing::error!("mailroom: staff accounts unavailable, nobody can sign in: {e}");
-            None
-        }
-        Err(e) => {
-            tracing::error!("mailroom: staff accounts unavailable: {e}");
-            None
-        }
-    };
+    let staff = staff::open_shared(&config.data_dir).await;
     let mailroom = Mailroom {
         config,
         log,
@@ -188,7 +177,7 @@ struct Mailroom {
     /// correcting a Pi that booted with an old time) cannot end them early.
     started_here: Mutex<HashMap<IntakeId, (Instant, u32)>>,
     /// The staff accounts; `None` when the file cannot be opened (nobody can sign in).
-    staff: Option<Arc<Mutex<StaffStore>>>,
+    staff: Option<SharedStaff>,
     /// Who is signed in.
     session: Mutex<Session>,
 }
@@ -519,20 +508,10 @@ impl Mailroom {
                 "Sign-in unavailable — call the administrator.",
             );
         };
-        let lockout = Lockout {
-            attempts: self.config.mailroom.pin_attempts,
-            duration: Duration::from_secs(u64::from(self.config.mailroom.lockout_secs)),
-        };
-        let now_ms = clock::now().unix_ms;
-        let checked_badge = badge.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            let store = staff.lock().unwrap_or_else(|p| p.into_inner());
-            store.check_pin(&checked_badge, &pin.0, now_ms, lockout)
-        })
-        .await;
-        let checked = match checked {
-            Ok(Ok(checked)) => checked,
-            Ok(Err(e)) => {
+        let lockout = Lockout::from_config(&self.config.staff);
+        let checked = match staff::check_pin(&staff, &badge, pin, lockout).await {
+            Ok(checked) => checked,
+            Err(e) => {
                 tracing::error!("mailroom: PIN check for badge {badge} failed: {e}");
                 *self.session() = Session::SignedOut;
                 return failure(
@@ -540,10 +519,6 @@ impl Mailroom {
                     "Błąd sprawdzania PIN-u — wezwij administratora.",
                     "The PIN could not be checked — call the administrator.",
                 );
-            }
-            Err(_) => {
-                *self.session() = Session::SignedOut;
-                return failure(None, "Spróbuj ponownie.", "Try again.");
             }
         };
         match checked {
@@ -633,7 +608,7 @@ impl Mailroom {
     /// Signs out a session idle for longer than the configured time, and forgets a badge whose
     /// PIN never came.
     async fn expire_session(&self) -> Option<ScanResult> {
-        let timeout = Duration::from_secs(u64::from(self.config.mailroom.session_timeout_secs));
+        let timeout = Duration::from_secs(u64::from(self.config.staff.session_timeout_secs));
         let expired = match &*self.session() {
             Session::SignedIn { last_active, .. } => last_active.elapsed() >= timeout,
             Session::AwaitingPin { since, .. } if since.elapsed() >= PIN_WAIT => {

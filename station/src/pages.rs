@@ -95,6 +95,14 @@ button:focus-visible { outline: 5px solid #ffbf00; outline-offset: 2px; }
 .id { font-family: "DejaVu Sans Mono", monospace; font-size: 44px; font-weight: bold; letter-spacing: 0.06em; margin: 0; }
 .facts { font-size: 22px; margin: 0; }
 .slot { font-size: 26px; font-weight: bold; }
+.service { display: grid; grid-template-columns: 1fr 300px; gap: 14px; align-items: start; }
+.keypad { display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px; }
+.keypad button { font: inherit; font-size: 26px; min-height: 58px; border-radius: 10px; border: 3px solid #0b2545;
+  background: #fff; color: #000; cursor: pointer; }
+.keypad button.ok { background: #0b2545; color: #fff; font-weight: bold; }
+.entry { font-family: "DejaVu Sans Mono", monospace; font-size: 30px; border: 3px solid #000; border-radius: 8px;
+  padding: 4px 10px; min-height: 52px; letter-spacing: 0.15em; margin: 0; }
+.who { font-size: 20px; margin: 0; }
 "#;
 
 /// The urn kiosk's screen: Polish first, English and Ukrainian one touch away; every step also
@@ -106,17 +114,23 @@ const T = {
         or_button: 'Możesz też po prostu nacisnąć przycisk pod ekranem.',
         intake: 'Numer przesyłki', date: 'Data złożenia', reference: 'Sygnatura z formularza',
         slot: '↓ Otwór na koperty jest pod ekranem',
-        scanner: 'Czytnik kodów nie działa. Naciśnij przycisk pod ekranem.' },
+        scanner: 'Czytnik kodów nie działa. Naciśnij przycisk pod ekranem.',
+        service: 'Obsługa — odbiór z urny', first: 'Osoba 1', second: 'Osoba 2', seal: 'Plomba',
+        erase: 'Usuń', pin_entry: 'Wpisany PIN', seal_entry: 'Wpisany numer plomby' },
   en: { title: 'Drop box — hand in a letter', no_code: 'I have no code', cancel: 'Cancel',
         or_button: 'You can also just press the button below the screen.',
         intake: 'Intake number', date: 'Date of receipt', reference: 'Reference from your form',
         slot: '↓ The envelope slot is below the screen',
-        scanner: 'The code reader is not working. Press the button below the screen.' },
+        scanner: 'The code reader is not working. Press the button below the screen.',
+        service: 'Service — collection from the urn', first: 'Person 1', second: 'Person 2', seal: 'Seal',
+        erase: 'Delete', pin_entry: 'PIN typed', seal_entry: 'Seal number typed' },
   uk: { title: 'Урна — подати лист', no_code: 'У мене немає коду', cancel: 'Скасувати',
         or_button: 'Можна також просто натиснути кнопку під екраном.',
         intake: 'Номер відправлення', date: 'Дата подання', reference: 'Номер справи з формуляра',
         slot: '↓ Отвір для конвертів під екраном',
-        scanner: 'Сканер кодів не працює. Натисніть кнопку під екраном.' },
+        scanner: 'Сканер кодів не працює. Натисніть кнопку під екраном.',
+        service: 'Обслуговування — вилучення з урни', first: 'Особа 1', second: 'Особа 2', seal: 'Пломба',
+        erase: 'Видалити', pin_entry: 'Введений PIN', seal_entry: 'Введений номер пломби' },
 };
 let lang = 'pl';
 let view = null;
@@ -175,9 +189,51 @@ function render(v) {
       '<button data-category="' + esc(c.id) + '" onclick="touch(); post(\'/kiosk/category/' + encodeURIComponent(c.id) + '\')">' + esc(categoryName(c, lang)) + '</button>').join('') +
       '<button id="cancel" class="cancel" onclick="touch(); post(\'/kiosk/cancel\')">' + esc(t.cancel) + '</button></div>';
   }
+  if (v.step === 'service') actions = serviceScreen(v.service, t);
+  else entry = '';
   document.getElementById('actions').innerHTML = actions;
   document.body.dataset.step = v.step;
+  document.body.dataset.service = v.service ? v.service.stage : '';
   document.body.dataset.lang = lang;
+}
+
+// What the keypad has collected for the current collection step; cleared when the step changes.
+let entry = '';
+let entryStage = null;
+function serviceScreen(sv, t) {
+  if (sv.stage !== entryStage) { entry = ''; entryStage = sv.stage; }
+  const keyed = sv.stage === 'first_pin' || sv.stage === 'second_pin' || sv.stage === 'seal';
+  let left = '<p class="who">' + esc(t.service) + '</p>';
+  if (sv.first) left += '<p class="who">' + esc(t.first) + ': <strong>' + esc(sv.first) + '</strong></p>';
+  if (sv.second) left += '<p class="who">' + esc(t.second) + ': <strong>' + esc(sv.second) + '</strong></p>';
+  if (sv.seal) left += '<p class="who">' + esc(t.seal) + ': <strong>' + esc(sv.seal) + '</strong></p>';
+  if (keyed) {
+    const shown = sv.stage === 'seal' ? esc(entry) : '•'.repeat(entry.length);
+    left += '<p class="entry" id="entry" role="status" aria-label="' + esc(sv.stage === 'seal' ? t.seal_entry : t.pin_entry) + '">' + shown + '</p>';
+  }
+  if (sv.stage !== 'door_open') left += '<div class="actions"><button id="cancel" onclick="touch(); post(\'/kiosk/cancel\')">' + esc(t.cancel) + '</button></div>';
+  let right = '';
+  if (keyed) {
+    const keys = ['1','2','3','4','5','6','7','8','9'].map(d => '<button data-key="' + d + '" onclick="key(\'' + d + '\')">' + d + '</button>').join('');
+    right = '<div class="keypad">' + keys +
+      '<button data-key="erase" aria-label="' + esc(t.erase) + '" onclick="key(\'erase\')">⌫</button>' +
+      '<button data-key="0" onclick="key(\'0\')">0</button>' +
+      '<button class="ok" data-key="ok" onclick="key(\'ok\')">OK</button></div>';
+  }
+  return '<div class="service">' + '<div>' + left + '</div>' + '<div>' + right + '</div></div>';
+}
+function key(k) {
+  touch();
+  const stage = view && view.service ? view.service.stage : null;
+  if (!stage) return;
+  if (k === 'erase') entry = entry.slice(0, -1);
+  else if (k === 'ok') {
+    const typed = entry;
+    entry = '';
+    if (stage === 'seal') post('/kiosk/service/seal', { seal: typed });
+    else post('/kiosk/service/pin', { pin: typed });
+  } else if (entry.length < 32) entry += k;
+  render(view);
 }
 
 function touch() { lastTouch = Date.now(); }

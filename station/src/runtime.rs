@@ -170,6 +170,7 @@ pub async fn run(
                     printer,
                     templates,
                     lamp,
+                    staff: crate::staff::open_shared(&config.data_dir).await,
                 },
                 commands_rx,
                 tx,

@@ -183,7 +183,7 @@ impl StaffStore {
                 "name: one line of 1 to 80 characters".into(),
             ));
         }
-        check_pin(pin)?;
+        check_pin_format(pin)?;
         let hash = hash_pin(pin)?;
         let inserted = self
             .conn
@@ -353,7 +353,7 @@ fn check_badge(badge: &str) -> Result<(), StaffError> {
     }
 }
 
-fn check_pin(pin: &str) -> Result<(), StaffError> {
+fn check_pin_format(pin: &str) -> Result<(), StaffError> {
     if PIN_DIGITS.contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -388,3 +388,51 @@ fn restrict_permissions(path: &Path) {
 
 #[cfg(not(unix))]
 fn restrict_permissions(_path: &Path) {}
+
+/// A station's staff accounts, shared by its tasks.
+pub type SharedStaff = std::sync::Arc<std::sync::Mutex<StaffStore>>;
+
+/// Opens `staff.db` in `data_dir` for a running station; `None` (logged) when it cannot be
+/// opened: then nobody can sign in, and the station says so instead of stopping.
+pub async fn open_shared(data_dir: &Path) -> Option<SharedStaff> {
+    let path = data_dir.join(STAFF_FILE);
+    match tokio::task::spawn_blocking(move || StaffStore::open(&path)).await {
+        Ok(Ok(store)) => Some(std::sync::Arc::new(std::sync::Mutex::new(store))),
+        Ok(Err(e)) => {
+            tracing::error!("staff accounts unavailable, nobody can sign in: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("staff accounts unavailable: {e}");
+            None
+        }
+    }
+}
+
+impl Lockout {
+    /// The lockout the station's `[staff]` section sets.
+    pub fn from_config(config: &crate::config::StaffConfig) -> Lockout {
+        Lockout {
+            attempts: config.pin_attempts,
+            duration: Duration::from_secs(u64::from(config.lockout_secs)),
+        }
+    }
+}
+
+/// Checks a PIN on a blocking thread (Argon2 takes tens of milliseconds, more on a Pi).
+pub async fn check_pin(
+    staff: &SharedStaff,
+    badge: &str,
+    pin: crate::workflow::Pin,
+    lockout: Lockout,
+) -> Result<PinCheck, StaffError> {
+    let staff = staff.clone();
+    let badge = badge.to_owned();
+    let now_ms = crate::clock::now().unix_ms;
+    tokio::task::spawn_blocking(move || {
+        let store = staff.lock().unwrap_or_else(|p| p.into_inner());
+        store.check_pin(&badge, &pin.0, now_ms, lockout)
+    })
+    .await
+    .map_err(|e| StaffError::Hash(format!("PIN check stopped: {e}")))?
+}

@@ -76,7 +76,9 @@ pub fn app(state: WebState) -> Router {
             .route("/kiosk/stream", get(kiosk_stream))
             .route("/kiosk/start", post(kiosk_start))
             .route("/kiosk/category/{id}", post(kiosk_choose))
-            .route("/kiosk/cancel", post(kiosk_cancel)),
+            .route("/kiosk/cancel", post(kiosk_cancel))
+            .route("/kiosk/service/pin", post(kiosk_service_pin))
+            .route("/kiosk/service/seal", post(kiosk_service_seal)),
         Role::Mailroom => router
             .route("/", get(|| async { Redirect::to("/mailroom") }))
             .route("/mailroom", get(mailroom_page))
@@ -208,14 +210,38 @@ async fn mailroom_scan(State(state): State<WebState>, Form(form): Form<ScanForm>
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PinForm {
     pin: String,
+}
+
+/// Longest PIN the station will hash: longer input is refused before Argon2 sees it.
+const MAX_PIN_BYTES: usize = 32;
+
+async fn kiosk_service_pin(State(state): State<WebState>, Json(form): Json<PinForm>) -> Response {
+    if form.pin.len() > MAX_PIN_BYTES {
+        return bad_request("PIN too long");
+    }
+    send(&state, Command::Pin(crate::workflow::Pin(form.pin))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealForm {
+    seal: String,
+}
+
+async fn kiosk_service_seal(State(state): State<WebState>, Json(form): Json<SealForm>) -> Response {
+    if form.seal.len() > 4 * crate::kiosk::MAX_SEAL_CHARS {
+        return bad_request("seal number too long");
+    }
+    send(&state, Command::Seal(form.seal)).await
 }
 
 async fn mailroom_pin(State(state): State<WebState>, Form(form): Form<PinForm>) -> Response {
     // Checked against the account in the workflow; only the length is bounded here, so that a
     // pasted novel is not hashed.
-    if form.pin.len() > 32 {
+    if form.pin.len() > MAX_PIN_BYTES {
         return bad_request("PIN too long");
     }
     send(&state, Command::Pin(crate::workflow::Pin(form.pin))).await

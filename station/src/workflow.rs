@@ -17,6 +17,8 @@ pub enum Command {
     Pin(Pin),
     /// "Sign out" on the mailroom's screen.
     SignOut,
+    /// A seal number typed on the kiosk's keypad during a collection.
+    Seal(String),
 }
 
 /// A typed PIN: its `Debug` never shows it, so no log line can.

@@ -126,7 +126,9 @@ pub fn prepare(dir: &Path) -> SocketAddr {
         std::fs::create_dir_all(dir.join(code)).unwrap();
         StationKey::generate_to_file(&dir.join(code).join("station.key")).unwrap();
     }
-    urna::demo::seed_demo_staff(&dir.join(MAILROOM)).unwrap();
+    for code in [KIOSK, MAILROOM] {
+        urna::demo::seed_demo_staff(&dir.join(code)).unwrap();
+    }
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap()
 }
