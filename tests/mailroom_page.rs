@@ -33,6 +33,18 @@ async fn staff_step(screen: &Browser, step: &str) {
     .await;
 }
 
+/// The text of the element with `id` now (the page re-renders often, so no element handle is
+/// kept between calls).
+async fn text_by_id(screen: &Browser, id: &str) -> String {
+    let v = screen
+        .execute(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : ''",
+            &[serde_json::json!(id)],
+        )
+        .await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
 /// Types a code into the focused field as a keyboard-wedge scanner does, Enter at the end.
 async fn wedge(screen: &Browser, code: &str) {
     screen.press_keys(&format!("{code}{}", keys::ENTER)).await;
@@ -166,4 +178,224 @@ async fn staff_sign_in_with_badge_and_pin_locks_out_wrong_pins_and_times_out() {
     screen.close().await;
     station.stop().await;
     registry.stop().await;
+}
+
+/// The kiosk's events up to now are at the registry.
+async fn registry_has_all_of(
+    client: &reqwest::Client,
+    registry: &str,
+    dir: &std::path::Path,
+    code: &str,
+) {
+    let store = LogStore::open_existing(&dir.join(code).join(station::runtime::LOG_FILE)).unwrap();
+    let tip = store.stored_tip().unwrap().seq;
+    eventually(
+        &format!("the registry holding {code}'s events up to {tip}"),
+        || async {
+            let ack = get_json(
+                client,
+                &format!("{registry}/api/stations/{code}/acknowledged"),
+            )
+            .await;
+            (ack["acknowledged"].as_u64().unwrap_or(0) >= tip).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collected_bag_is_checked_in_with_a_missing_and_an_extra_envelope_and_confirmed_by_two() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let registry_addr = prepare(dir);
+    let registry_server = start_registry(dir, registry_addr).await;
+    let registry = format!("http://{registry_addr}");
+    let (kiosk_server, kiosk) = start_station_with(dir, KIOSK, Role::Urn, registry_addr, |c| {
+        c.kiosk.result_shown_secs = 3
+    })
+    .await;
+    let (mailroom_server, mailroom) =
+        start_station(dir, MAILROOM, Role::Mailroom, registry_addr).await;
+    let client = reqwest::Client::new();
+    let kiosk_step = |step: &'static str| {
+        let client = client.clone();
+        let kiosk = kiosk.clone();
+        async move {
+            eventually(&format!("kiosk step {step}"), || async {
+                let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
+                (state["step"] == step).then_some(state)
+            })
+            .await
+        }
+    };
+
+    // Three residents drop envelopes.
+    let mut deposited = Vec::new();
+    for _ in 0..3 {
+        kiosk_step("idle").await;
+        assert_eq!(
+            post(&client, &format!("{kiosk}/sim/button"), None).await,
+            202
+        );
+        let state = kiosk_step("drop").await;
+        deposited.push(state["intake"].as_str().unwrap().to_owned());
+        assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
+        kiosk_step("done").await;
+    }
+    // Two staff empty the urn under seal S-4711.
+    kiosk_step("idle").await;
+    let service = |stage: &'static str| {
+        let client = client.clone();
+        let kiosk = kiosk.clone();
+        async move {
+            eventually(&format!("collection stage {stage}"), || async {
+                let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
+                (state["service"]["stage"] == stage).then_some(())
+            })
+            .await
+        }
+    };
+    let scan = |code: &str| {
+        let client = client.clone();
+        let url = format!("{kiosk}/sim/scan");
+        let body = serde_json::json!({ "code": code });
+        async move { assert_eq!(post(&client, &url, Some(body)).await, 202) }
+    };
+    scan("URNA-STAFF:1001").await;
+    service("first_pin").await;
+    post(
+        &client,
+        &format!("{kiosk}/kiosk/service/pin"),
+        Some(serde_json::json!({ "pin": "1234" })),
+    )
+    .await;
+    service("second_badge").await;
+    scan("URNA-STAFF:1002").await;
+    service("second_pin").await;
+    post(
+        &client,
+        &format!("{kiosk}/kiosk/service/pin"),
+        Some(serde_json::json!({ "pin": "5678" })),
+    )
+    .await;
+    service("seal").await;
+    scan("S-4711").await;
+    service("open_door").await;
+    post(
+        &client,
+        &format!("{kiosk}/sim/door"),
+        Some(serde_json::json!({ "open": true })),
+    )
+    .await;
+    service("door_open").await;
+    post(
+        &client,
+        &format!("{kiosk}/sim/door"),
+        Some(serde_json::json!({ "open": false })),
+    )
+    .await;
+    kiosk_step("idle").await;
+    // A fourth envelope after the collection: in the urn, not in this bag.
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    let later = kiosk_step("drop").await["intake"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    registry_has_all_of(&client, &registry, dir, KIOSK).await;
+
+    // At the mailroom: sign in, scan the seal, then the envelopes found in the bag.
+    let shots =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/mailroom/check-in");
+    let _ = std::fs::remove_dir_all(&shots);
+    let driver = Driver::start().await;
+    let screen = driver.session_with_size(1024, 700).await;
+    screen.open(&format!("{mailroom}/mailroom")).await;
+    staff_step(&screen, "signed_out").await;
+    wedge(&screen, "URNA-STAFF:1001").await;
+    staff_step(&screen, "awaiting_pin").await;
+    wedge(&screen, "1234").await;
+    staff_step(&screen, "signed_in").await;
+    screen.click("#code").await;
+    wedge(&screen, "S-4711").await;
+    says(&screen, "Worek z plombą S-4711").await;
+    screen.screenshot(&shots.join("01-bag-opened.png")).await;
+    // Two of the three deposits are in the bag, and one envelope that is not on the list.
+    for (n, code) in [&deposited[0], &deposited[2], &later]
+        .into_iter()
+        .enumerate()
+    {
+        screen.click("#code").await;
+        wedge(&screen, code).await;
+        let want = (n + 1).to_string();
+        eventually(&format!("{want} envelopes scanned"), || async {
+            (text_by_id(&screen, "bag-scanned").await == want).then_some(())
+        })
+        .await;
+    }
+    says(&screen, "UWAGA: tej koperty nie ma na liście urny").await;
+    let missing = text_by_id(&screen, "bag-missing").await;
+    assert!(missing.contains(&deposited[1]), "{missing}");
+    let unexpected = text_by_id(&screen, "bag-unexpected").await;
+    assert!(unexpected.contains(&later), "{unexpected}");
+    screen
+        .screenshot(&shots.join("02-one-missing-one-extra.png"))
+        .await;
+
+    // The result, confirmed by a second person.
+    screen.click("#bag-finish").await;
+    eventually("the second person asked for", || async {
+        let bag = screen
+            .execute("return document.body.dataset.bag", &[])
+            .await;
+        (bag == "badge").then_some(())
+    })
+    .await;
+    screen.click("#code").await;
+    wedge(&screen, "URNA-STAFF:1001").await;
+    says(&screen, "druga osoba, nie ta").await;
+    screen.click("#code").await;
+    wedge(&screen, "URNA-STAFF:1002").await;
+    eventually("the second PIN asked for", || async {
+        let bag = screen
+            .execute("return document.body.dataset.bag", &[])
+            .await;
+        (bag == "pin").then_some(())
+    })
+    .await;
+    screen.click("#pin").await;
+    wedge(&screen, "5678").await;
+    says(&screen, "zatwierdzony przez: Piotr Nowak").await;
+    screen.screenshot(&shots.join("03-confirmed.png")).await;
+
+    let store =
+        LogStore::open_existing(&dir.join(MAILROOM).join(station::runtime::LOG_FILE)).unwrap();
+    let checked: Vec<String> = store
+        .events_after(0, 10_000)
+        .unwrap()
+        .iter()
+        .filter_map(|e| match records::encoding::decode(&e.signed.canonical).unwrap().payload {
+            Payload::CheckedIn { seal, urn_count, received, missing, unexpected, first_staff, second_staff } => Some(format!(
+                "{seal} urn {urn_count} received {received} missing {} unexpected {} by {first_staff}+{second_staff}",
+                missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+                unexpected.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        checked,
+        [format!(
+            "S-4711 urn 3 received 3 missing {} unexpected {later} by 1001+1002",
+            deposited[1]
+        )]
+    );
+    // Every event, the mailroom's too, reaches the registry.
+    registry_has_all_of(&client, &registry, dir, MAILROOM).await;
+    screen.close().await;
+    mailroom_server.stop().await;
+    kiosk_server.stop().await;
+    registry_server.stop().await;
 }

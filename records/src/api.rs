@@ -7,6 +7,7 @@
 //! | `GET /api/intakes/{id}` | — | 200 [`IntakeView`]; 404 |
 //! | `POST /api/receipts/verify` | the receipt text (`text/plain`) | 200 [`ReceiptVerdict`] |
 //! | `GET /api/alerts` | — | 200 [`DeviceAlerts`] |
+//! | `GET /api/collections/{seal}` | — | 200 [`CollectionView`]; 404 no collection with that seal |
 //!
 //! Events travel as [`SignedEvent`]s: the canonical bytes and the signature, so the registry
 //! verifies exactly what the station signed.
@@ -249,4 +250,35 @@ pub fn device_name(device: Device) -> &'static str {
         Device::Storage => "storage",
         Device::Urn => "urn",
     }
+}
+
+/// One deposit of an urn collection, as the mailroom checks the bag in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectedDeposit {
+    /// The intake.
+    pub intake: IntakeId,
+    /// How many envelopes the slot saw fall for it (0 when not seen, 2 or more when a
+    /// resident put several envelopes under one label).
+    pub drops_seen: u32,
+}
+
+/// What an urn recorded for one collection: the envelopes the mailroom should find in the bag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionView {
+    /// The urn's station code.
+    pub station: String,
+    /// The urn's name.
+    pub station_name: String,
+    /// The seal on the bag.
+    pub seal: String,
+    /// When the urn recorded the collection.
+    pub collected_at: Timestamp,
+    /// How many envelopes the urn counted since the collection before.
+    pub urn_count: u32,
+    /// The two staff who emptied it (badge ids).
+    pub staff: [String; 2],
+    /// The deposits made since the collection before, oldest first.
+    pub deposits: Vec<CollectedDeposit>,
 }

@@ -11,6 +11,7 @@
 //! text        = len:u16 utf8[len]            (len ≤ 1024, no control or text-direction characters)
 //! option<x>   = 0x00 | 0x01 x
 //! intake_id   = station:4 number:u64          (the check character is derived, not stored)
+//! list<x>     = count:u16 x[count]           (count ≤ 250)
 //! integers    = big-endian, fixed width
 //!
 //! kind  body
@@ -34,6 +35,8 @@
 //! 17    urn_collected    seal:text envelopes:u32 first_staff:text second_staff:text
 //! 18    staff_signed_in  staff:text role:text
 //! 19    staff_signed_out staff:text
+//! 20    checked_in       seal:text urn_count:u32 received:u32 missing:list<intake_id>
+//!                        unexpected:list<intake_id> first_staff:text second_staff:text
 //!
 //! channel: 1 urn, 2 counter, 3 post
 //! label:   1 envelope, 2 receipt, 3 bin
@@ -45,8 +48,8 @@
 
 use crate::chain::Hash;
 use crate::event::{
-    Channel, Device, EarlyRelease, Event, Intake, LabelKind, MAX_TEXT_BYTES, Payload, Text,
-    Timestamp,
+    Channel, Device, EarlyRelease, Event, Intake, LabelKind, MAX_LISTED_INTAKES, MAX_TEXT_BYTES,
+    Payload, Text, Timestamp,
 };
 use crate::intake_id::{IntakeId, STATION_CODE_LEN, StationCode};
 
@@ -99,6 +102,16 @@ pub enum DecodeError {
         at: usize,
         /// Which field.
         field: &'static str,
+    },
+    /// A list longer than [`MAX_LISTED_INTAKES`].
+    #[error("byte {at}: {field} lists {count} intakes; at most {MAX_LISTED_INTAKES} are allowed")]
+    ListTooLong {
+        /// Offset of the count.
+        at: usize,
+        /// Which list.
+        field: &'static str,
+        /// The count found.
+        count: usize,
     },
     /// Bytes left over after a whole event.
     #[error("{0} bytes left over after the event")]
@@ -222,6 +235,24 @@ pub fn encode(event: &Event) -> Vec<u8> {
             w.u8(19);
             w.text(staff);
         }
+        Payload::CheckedIn {
+            seal,
+            urn_count,
+            received,
+            missing,
+            unexpected,
+            first_staff,
+            second_staff,
+        } => {
+            w.u8(20);
+            w.text(seal);
+            w.bytes(&urn_count.to_be_bytes());
+            w.bytes(&received.to_be_bytes());
+            w.intake_list(missing);
+            w.intake_list(unexpected);
+            w.text(first_staff);
+            w.text(second_staff);
+        }
     }
     w.0
 }
@@ -341,6 +372,15 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         19 => Payload::StaffSignedOut {
             staff: r.text("staff")?,
         },
+        20 => Payload::CheckedIn {
+            seal: r.text("seal")?,
+            urn_count: u32::from_be_bytes(r.array("urn_count")?),
+            received: u32::from_be_bytes(r.array("received")?),
+            missing: r.intake_list("missing")?,
+            unexpected: r.intake_list("unexpected")?,
+            first_staff: r.text("first_staff")?,
+            second_staff: r.text("second_staff")?,
+        },
         value => return Err(r.bad_tag(kind_at, "event kind", value)),
     };
     let left = bytes.len() - r.at;
@@ -381,6 +421,15 @@ impl Writer {
     fn intake_id(&mut self, id: IntakeId) {
         self.bytes(id.station().as_bytes());
         self.u64(id.number());
+    }
+    fn intake_list(&mut self, ids: &[IntakeId]) {
+        // The payload's builder keeps lists within MAX_LISTED_INTAKES; a longer one is cut
+        // here rather than written with a count that would not decode.
+        let ids = &ids[..ids.len().min(MAX_LISTED_INTAKES)];
+        self.bytes(&(ids.len() as u16).to_be_bytes());
+        for id in ids {
+            self.intake_id(*id);
+        }
     }
     fn device(&mut self, d: Device) {
         self.u8(match d {
@@ -466,6 +515,14 @@ impl Reader<'_> {
             at,
             field: "intake id",
         })
+    }
+    fn intake_list(&mut self, field: &'static str) -> Result<Vec<IntakeId>, DecodeError> {
+        let at = self.at;
+        let count = u16::from_be_bytes(self.array(field)?) as usize;
+        if count > MAX_LISTED_INTAKES {
+            return Err(DecodeError::ListTooLong { at, field, count });
+        }
+        (0..count).map(|_| self.intake_id()).collect()
     }
     fn device(&mut self) -> Result<Device, DecodeError> {
         let at = self.at;

@@ -297,7 +297,28 @@ pub enum Payload {
         /// Their badge id.
         staff: Text,
     },
+    /// A collection bag checked in at the mailroom: each envelope's label scanned and compared
+    /// with what the urn recorded, and the result confirmed by two staff.
+    CheckedIn {
+        /// The seal of the bag.
+        seal: Text,
+        /// How many envelopes the urn counted for this collection.
+        urn_count: u32,
+        /// How many envelopes were scanned at check-in.
+        received: u32,
+        /// Deposits of the collection whose envelope was not in the bag.
+        missing: Vec<IntakeId>,
+        /// Envelopes in the bag that are not deposits of the collection.
+        unexpected: Vec<IntakeId>,
+        /// The staff member who scanned (badge id).
+        first_staff: Text,
+        /// The second staff member, who confirmed (badge id).
+        second_staff: Text,
+    },
 }
+
+/// Most intake ids one event lists: a list longer than this does not fit an event.
+pub const MAX_LISTED_INTAKES: usize = 250;
 
 impl Payload {
     /// The event kind's stable name, as used in logs, exports and the API.
@@ -322,6 +343,7 @@ impl Payload {
             Payload::UrnCollected { .. } => "urn_collected",
             Payload::StaffSignedIn { .. } => "staff_signed_in",
             Payload::StaffSignedOut { .. } => "staff_signed_out",
+            Payload::CheckedIn { .. } => "checked_in",
         }
     }
 
@@ -346,7 +368,8 @@ impl Payload {
             | Payload::Alarm { .. }
             | Payload::UrnCollected { .. }
             | Payload::StaffSignedIn { .. }
-            | Payload::StaffSignedOut { .. } => None,
+            | Payload::StaffSignedOut { .. }
+            | Payload::CheckedIn { .. } => None,
         }
     }
 }

@@ -20,7 +20,8 @@ pub mod signing;
 pub use chain::{ChainFault, ChainTip, ChainVerifier, Hash, Problem, SignedEvent};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use event::{
-    Channel, Device, EarlyRelease, Event, Intake, LabelKind, Payload, Text, Timestamp,
+    Channel, Device, EarlyRelease, Event, Intake, LabelKind, MAX_LISTED_INTAKES, Payload, Text,
+    Timestamp,
 };
 pub use intake_id::{IdError, IntakeId, StationCode};
 pub use receipt::{ReceiptError, ReceiptPayload};

@@ -377,6 +377,57 @@ fn golden_hold_started_label_printed_acknowledged_clock() {
         &event(11, Payload::StaffSignedOut { staff: text("17") }),
         &unhex(&[&header("00000000 0000000B"), "13", "0002 31 37"]),
     );
+    // checked_in: seal:text urn_count:u32 received:u32 missing:list unexpected:list staff staff
+    assert_golden(
+        &event(
+            12,
+            Payload::CheckedIn {
+                seal: text("S1"),
+                urn_count: 2,
+                received: 2,
+                missing: vec![id("GW7K", 1)],
+                unexpected: vec![],
+                first_staff: text("A"),
+                second_staff: text("B"),
+            },
+        ),
+        &unhex(&[
+            &header("00000000 0000000C"),
+            "14",                           // kind 20 = checked_in
+            "0002 53 31",                   // "S1"
+            "00000002",                     // urn_count
+            "00000002",                     // received
+            "0001",                         // one missing
+            "47 57 37 4B 0000000000000001", // GW7K, number 1
+            "0000",                         // none unexpected
+            "0001 41",                      // "A"
+            "0001 42",                      // "B"
+        ]),
+    );
+}
+
+#[test]
+fn an_intake_list_longer_than_allowed_is_refused() {
+    let mut bytes = encode(&sample_event(Payload::CheckedIn {
+        seal: text("S"),
+        urn_count: 0,
+        received: 0,
+        missing: vec![],
+        unexpected: vec![],
+        first_staff: text("A"),
+        second_staff: text("B"),
+    }));
+    // header 54, kind 1, seal 3, counts 8: the missing list's count is at 66.
+    bytes[66] = 0x01;
+    bytes[67] = 0x00;
+    assert!(matches!(
+        decode(&bytes),
+        Err(DecodeError::ListTooLong {
+            at: 66,
+            count: 256,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -545,6 +596,29 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
         text_strategy()
             .prop_map(|staff| Payload::StaffSignedOut { staff })
             .boxed(),
+        (
+            text_strategy(),
+            any::<u32>(),
+            any::<u32>(),
+            prop::collection::vec(intake_id_strategy(), 0..20),
+            prop::collection::vec(intake_id_strategy(), 0..20),
+            text_strategy(),
+            text_strategy(),
+        )
+            .prop_map(
+                |(seal, urn_count, received, missing, unexpected, first_staff, second_staff)| {
+                    Payload::CheckedIn {
+                        seal,
+                        urn_count,
+                        received,
+                        missing,
+                        unexpected,
+                        first_staff,
+                        second_staff,
+                    }
+                }
+            )
+            .boxed(),
     ]
 }
 
@@ -587,6 +661,7 @@ fn spec_kind(payload: &Payload) -> u8 {
         Payload::UrnCollected { .. } => 17,
         Payload::StaffSignedIn { .. } => 18,
         Payload::StaffSignedOut { .. } => 19,
+        Payload::CheckedIn { .. } => 20,
     }
 }
 
@@ -784,7 +859,7 @@ fn bool_other_than_0_or_1_is_a_bad_tag() {
 #[test]
 fn unknown_tags_are_bad_tags() {
     let door = encode(&sample_event(Payload::DoorOpened));
-    for kind in [0u8, 20, 200, 255] {
+    for kind in [0u8, 21, 200, 255] {
         let mut bad = door.clone();
         bad[54] = kind;
         assert!(

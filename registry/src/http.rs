@@ -70,6 +70,12 @@ pub fn app(state: AppState) -> Router {
             post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
         )
         .route("/api/alerts", get(device_alerts))
+        .route("/api/collections/{seal}", get(collection_json))
+        // `{seal}` matches no empty segment; an empty seal is a bad request all the same.
+        .route(
+            "/api/collections/",
+            get(|State(state): State<AppState>| collection_json(State(state), Path(String::new()))),
+        )
         .route("/events/stream", get(event_stream))
         .route("/", get(pages::clerk))
         .route("/intakes/{id}", get(pages::intake))
@@ -227,6 +233,20 @@ async fn intake_json(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("intake {id} is not in the register"),
+        )),
+    }
+}
+
+async fn collection_json(
+    State(state): State<AppState>,
+    Path(seal): Path<String>,
+) -> Result<Response, Failure> {
+    match state.registry.collection(&seal).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no urn collection with seal {seal} is in the register"),
         )),
     }
 }

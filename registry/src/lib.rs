@@ -5,8 +5,8 @@
 //!   receipt checks; the one place that decides what is accepted;
 //! - [`store`] — [`RegisterStore`], the storage interface everything above goes through;
 //! - [`sqlite`] — [`SqliteStore`], the register in one SQLite file;
-//! - [`projection`] — what events mean for an intake's row and timeline, and for the open
-//!   device alerts (pure);
+//! - [`projection`] — what events mean for an intake's row and timeline, for the open
+//!   device alerts, and for what an urn collection's bag should hold (pure);
 //! - [`config`] — [`RegistryConfig`]: categories and the departments they go to;
 //! - [`notify`] — [`Notice`], the live updates clerk pages listen to;
 //! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes;

@@ -1,8 +1,11 @@
 //! What custody events mean for the register: an intake's fields and status, folded from its
-//! timeline, the one-line detail each timeline entry shows, and what an event opens or closes on
-//! the list of device alerts. Pure: no storage, no clock.
+//! timeline, the one-line detail each timeline entry shows, what an event opens or closes on
+//! the list of device alerts, and what an urn collection's bag should hold. Pure: no storage, no
+//! clock.
 
-use records::api::{AlertKind, IntakeStatus, TimelineEntry};
+use std::collections::BTreeMap;
+
+use records::api::{AlertKind, CollectedDeposit, CollectionView, IntakeStatus, TimelineEntry};
 use records::{Event, IntakeId, Payload};
 
 use crate::config::RegistryConfig;
@@ -108,8 +111,70 @@ pub fn alert_change(event: &Event) -> Option<AlertChange> {
         | Payload::ClockTrusted
         | Payload::UrnCollected { .. }
         | Payload::StaffSignedIn { .. }
-        | Payload::StaffSignedOut { .. } => None,
+        | Payload::StaffSignedOut { .. }
+        | Payload::CheckedIn { .. } => None,
     }
+}
+
+/// The kind name of [`Payload::UrnCollected`], as the register stores it.
+pub const URN_COLLECTED: &str = "urn_collected";
+
+/// What the mailroom should find in the bag of one urn collection.
+///
+/// `collection` is the urn's `UrnCollected` event (`None` for any other event); `window` is the
+/// same station's events after its previous collection (or from seq 1) and before this one, in
+/// seq order. Every deposit of the window is listed, oldest first, with the number of
+/// `DropSeen` events for its intake within the window. Events of other stations are ignored.
+pub fn collection_view(
+    collection: &Event,
+    station_name: &str,
+    window: &[Event],
+) -> Option<CollectionView> {
+    let Payload::UrnCollected {
+        seal,
+        envelopes,
+        first_staff,
+        second_staff,
+    } = &collection.payload
+    else {
+        return None;
+    };
+    let in_window = || {
+        window
+            .iter()
+            .filter(|e| e.station == collection.station && e.seq < collection.seq)
+    };
+    let mut drops: BTreeMap<IntakeId, u32> = BTreeMap::new();
+    for event in in_window() {
+        if let Payload::DropSeen { intake } = &event.payload {
+            *drops.entry(*intake).or_default() += 1;
+        }
+    }
+    let mut deposits: Vec<(u64, CollectedDeposit)> = in_window()
+        .filter_map(|e| match &e.payload {
+            Payload::Deposit(intake) => Some((
+                e.seq,
+                CollectedDeposit {
+                    intake: intake.id,
+                    drops_seen: drops.get(&intake.id).copied().unwrap_or(0),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    deposits.sort_by_key(|(seq, _)| *seq);
+    Some(CollectionView {
+        station: collection.station.as_str().to_owned(),
+        station_name: station_name.to_owned(),
+        seal: seal.as_str().to_owned(),
+        collected_at: collection.recorded_at,
+        urn_count: *envelopes,
+        staff: [
+            first_staff.as_str().to_owned(),
+            second_staff.as_str().to_owned(),
+        ],
+        deposits: deposits.into_iter().map(|(_, d)| d).collect(),
+    })
 }
 
 /// Whether two projections differ in anything a clerk sees.
@@ -172,6 +237,20 @@ pub fn detail(payload: &Payload) -> String {
         Payload::ClockUntrusted { reason } => reason.as_str().to_owned(),
         Payload::StaffSignedIn { staff, role } => format!("{staff} ({role})"),
         Payload::StaffSignedOut { staff } => staff.as_str().to_owned(),
+        Payload::CheckedIn {
+            seal,
+            urn_count,
+            received,
+            missing,
+            unexpected,
+            first_staff,
+            second_staff,
+        } => format!(
+            "plomba / seal {seal}: urna / urn {urn_count}, przyjęto / received {received}, \
+             brak / missing {}, nadmiar / unexpected {}; {first_staff}, {second_staff}",
+            missing.len(),
+            unexpected.len()
+        ),
         Payload::HoldReleased { early: None, .. }
         | Payload::DropSeen { .. }
         | Payload::DropNotSeen { .. }
@@ -190,5 +269,100 @@ pub fn channel_name(channel: records::Channel) -> &'static str {
         records::Channel::Urn => "urn",
         records::Channel::Counter => "counter",
         records::Channel::Post => "post",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use records::{Hash, Intake, StationCode, Text, Timestamp};
+
+    use super::*;
+
+    fn station(code: &str) -> StationCode {
+        code.parse().unwrap()
+    }
+
+    fn at(code: &str, seq: u64, payload: Payload) -> Event {
+        Event {
+            station: station(code),
+            seq,
+            recorded_at: Timestamp {
+                unix_ms: 1_763_771_171_000 + seq as i64 * 1000,
+                trusted: true,
+            },
+            prev_hash: Hash::GENESIS,
+            payload,
+        }
+    }
+
+    fn deposit(id: IntakeId) -> Payload {
+        Payload::Deposit(Intake {
+            id,
+            received_at: Timestamp {
+                unix_ms: 1_763_771_171_000,
+                trusted: true,
+            },
+            channel: records::Channel::Urn,
+            category: Text::new("inne").unwrap(),
+            reference: None,
+            sender: None,
+            attachments: None,
+        })
+    }
+
+    fn collected(seal: &str, envelopes: u32) -> Payload {
+        Payload::UrnCollected {
+            seal: Text::new(seal).unwrap(),
+            envelopes,
+            first_staff: Text::new("B-001").unwrap(),
+            second_staff: Text::new("B-002").unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_kind_name_is_the_payloads() {
+        assert_eq!(collected("S-1", 0).kind_name(), URN_COLLECTED);
+    }
+
+    #[test]
+    fn a_collection_lists_its_deposits_in_seq_order_with_their_drops() {
+        let a = IntakeId::new(station("GW7K"), 1).unwrap();
+        let b = IntakeId::new(station("GW7K"), 2).unwrap();
+        let c = IntakeId::new(station("GW7K"), 3).unwrap();
+        let window = vec![
+            at("GW7K", 3, Payload::DropSeen { intake: b }),
+            at("GW7K", 1, deposit(a)),
+            at("GW7K", 2, Payload::DropSeen { intake: a }),
+            at("GW7K", 4, deposit(b)),
+            at("GW7K", 5, Payload::DropSeen { intake: a }),
+            at("GW7K", 6, Payload::DoorOpened),
+            at("GW7K", 7, Payload::DropNotSeen { intake: c }),
+            at("GW7K", 8, deposit(c)),
+            // Not this station's, and not before the collection: ignored.
+            at("ZZ9Q", 2, Payload::DropSeen { intake: c }),
+            at("GW7K", 10, Payload::DropSeen { intake: c }),
+        ];
+        let collection = at("GW7K", 9, collected("PL-0042", 3));
+        let view = collection_view(&collection, "Urna", &window).unwrap();
+        assert_eq!(view.station, "GW7K");
+        assert_eq!(view.station_name, "Urna");
+        assert_eq!(view.seal, "PL-0042");
+        assert_eq!(view.collected_at, collection.recorded_at);
+        assert_eq!(view.urn_count, 3);
+        assert_eq!(view.staff, ["B-001".to_owned(), "B-002".to_owned()]);
+        let got: Vec<(IntakeId, u32)> = view
+            .deposits
+            .iter()
+            .map(|d| (d.intake, d.drops_seen))
+            .collect();
+        assert_eq!(got, vec![(a, 2), (b, 1), (c, 0)]);
+    }
+
+    #[test]
+    fn only_an_urn_collection_has_a_view() {
+        assert!(collection_view(&at("GW7K", 1, Payload::DoorOpened), "Urna", &[]).is_none());
+        let empty = collection_view(&at("GW7K", 1, collected("S", 0)), "Urna", &[]).unwrap();
+        assert!(empty.deposits.is_empty());
     }
 }

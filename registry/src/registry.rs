@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use records::api::{DeviceAlert, DeviceAlerts, IntakeView, PushResponse, ReceiptVerdict};
+use records::api::{
+    CollectionView, DeviceAlert, DeviceAlerts, IntakeView, PushResponse, ReceiptVerdict,
+};
 use records::signing::verify_event;
 use records::{
-    ChainTip, ChainVerifier, Event, Hash, IntakeId, KeyId, KeyRing, Problem, ReceiptError,
+    ChainTip, ChainVerifier, Event, Hash, IntakeId, KeyId, KeyRing, Payload, Problem, ReceiptError,
     ReceiptPayload, SignedEvent, StationCode, VerifyingKey, encoding,
 };
 use tokio::sync::broadcast;
@@ -36,6 +38,26 @@ struct Inner {
     // Ingest reads intakes touched by other stations' events and writes them back; one push at a
     // time keeps that read-modify-write exact (a few pushes a second at most, each milliseconds).
     ingest: Mutex<()>,
+}
+
+/// Longest seal number a collection can be looked up by.
+pub const MAX_SEAL_CHARS: usize = 32;
+
+/// A seal as a lookup may name it: 1 to [`MAX_SEAL_CHARS`] of `A`–`Z`, `a`–`z`, `0`–`9`, `-`.
+fn check_seal(seal: &str) -> Result<()> {
+    if !seal.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Error::BadRequest(
+            "a seal number has only the letters A-Z and a-z, digits and '-'".into(),
+        ));
+    }
+    // ASCII from here on: bytes are characters.
+    if seal.is_empty() || seal.len() > MAX_SEAL_CHARS {
+        return Err(Error::BadRequest(format!(
+            "a seal number has 1 to {MAX_SEAL_CHARS} characters, not {}",
+            seal.len()
+        )));
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -148,6 +170,15 @@ impl Registry {
     ) -> Result<Vec<IntakeRecord>> {
         self.blocking(move |inner| inner.store.intakes(department.as_deref(), limit))
             .await
+    }
+
+    /// The urn collection whose bag carries `seal` (the newest the registry stored, if several),
+    /// with the deposits the mailroom should find in it; `None` when no collection has that seal.
+    /// A seal that is empty, too long or not made of letters, digits and `-` is a bad request.
+    pub async fn collection(&self, seal: &str) -> Result<Option<CollectionView>> {
+        check_seal(seal)?;
+        let seal = seal.to_owned();
+        self.blocking(move |inner| inner.collection(&seal)).await
     }
 
     /// Every alarm, newest first.
@@ -480,6 +511,43 @@ impl Inner {
             status: record.status,
             timeline,
         }))
+    }
+
+    fn collection(&self, seal: &str) -> Result<Option<CollectionView>> {
+        // Every urn collection, in the order stored; a few per urn and day.
+        let collections: Vec<Event> = self
+            .store
+            .events_of_kind(projection::URN_COLLECTED)?
+            .iter()
+            .map(|s| decode_stored(&s.signed))
+            .collect::<Result<_>>()?;
+        let Some(this) = collections.iter().rev().find(
+            |e| matches!(&e.payload, Payload::UrnCollected { seal: s, .. } if s.as_str() == seal),
+        ) else {
+            return Ok(None);
+        };
+        let previous = collections
+            .iter()
+            .filter(|e| e.station == this.station && e.seq < this.seq)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0);
+        let window: Vec<Event> = if this.seq > previous + 1 {
+            self.store
+                .events_between(this.station, previous + 1, this.seq - 1)?
+                .iter()
+                .map(decode_stored)
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let station = self.store.station(this.station)?.ok_or_else(|| {
+            Error::Corrupt(format!(
+                "events of station {} that is not enrolled",
+                this.station
+            ))
+        })?;
+        Ok(projection::collection_view(this, &station.name, &window))
     }
 
     fn verify_receipt(&self, text: &str) -> Result<ReceiptVerdict> {

@@ -86,6 +86,9 @@ CREATE TABLE device_alerts (
 );
 CREATE INDEX device_alerts_by_since ON device_alerts(since_ms, station, seq);
 ",
+    r"
+CREATE INDEX events_by_kind ON events(kind, station, seq);
+",
 ];
 
 /// The newest schema version this code writes.
@@ -220,6 +223,15 @@ fn alert_kind_from(name: &str) -> Result<AlertKind> {
         "fault" => AlertKind::Fault,
         "alarm" => AlertKind::Alarm,
         other => return Err(corrupt(format_args!("alert kind {other:?}"))),
+    })
+}
+
+/// Reads `(station, received_ms, seq, canonical, key_id, signature)`.
+fn stored_event(row: &Row<'_>) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        station: station_code(&row.get::<_, String>(0)?)?,
+        received_ms: row.get(1)?,
+        signed: signed_event(row, 2)?,
     })
 }
 
@@ -378,6 +390,16 @@ impl RegisterStore for SqliteStore {
         collect(rows, |r| signed_event(r, 0))
     }
 
+    fn events_of_kind(&self, kind: &str) -> Result<Vec<StoredEvent>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT station, received_ms, seq, canonical, key_id, signature FROM events
+             WHERE kind = ?1 ORDER BY received_ms, station, seq",
+        )?;
+        let rows = stmt.query(params![kind])?;
+        collect(rows, stored_event)
+    }
+
     fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
@@ -385,13 +407,7 @@ impl RegisterStore for SqliteStore {
              WHERE intake = ?1 ORDER BY recorded_ms, station, seq",
         )?;
         let rows = stmt.query(params![id.to_string()])?;
-        collect(rows, |r| {
-            Ok(StoredEvent {
-                station: station_code(&r.get::<_, String>(0)?)?,
-                received_ms: r.get(1)?,
-                signed: signed_event(r, 2)?,
-            })
-        })
+        collect(rows, stored_event)
     }
 
     fn append(

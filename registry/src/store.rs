@@ -162,6 +162,9 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn tip(&self, code: StationCode) -> Result<ChainTip>;
     /// The station's stored events with `from ..= to` seqs, in seq order.
     fn events_between(&self, code: StationCode, from: u64, to: u64) -> Result<Vec<SignedEvent>>;
+    /// Every stored event of one kind (`urn_collected` …), from any station, in the order the
+    /// registry stored them: by received time, then station, then seq.
+    fn events_of_kind(&self, kind: &str) -> Result<Vec<StoredEvent>>;
     /// Every stored event about an intake, from any station, by recorded time, station, seq.
     fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>>;
     /// Stores a station's next verified events, the intakes they change and the changes to the

@@ -20,6 +20,7 @@
 //! - [`error`] — the station's one error type.
 
 pub mod alerts_feed;
+pub mod check_in;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

@@ -27,6 +27,9 @@ button.primary .en { color: #dde; }
 table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #ccc; padding: 6px; text-align: left; }
 .labels img { border: 1px solid #999; margin: 6px; width: 384px; image-rendering: pixelated; background: #fff; }
 input[type=text] { font-size: 1.4em; padding: 10px; width: 60%; }
+#signed-in { display: flex; align-items: center; gap: 12px; padding: 8px 16px; }
+#signed-in button { min-width: 0; padding: 8px 16px; font-size: 1em; margin: 0 0 0 auto; }
+#bag-panel h2 { margin: 0 0 6px; }
 "#;
 
 /// Escaping and posting, for every page's script.
@@ -285,6 +288,7 @@ pub fn mailroom(config: &StationConfig) -> String {
 <form id="pin-form" hidden><label>PIN <span class="en">PIN</span><br>
 <input type="password" name="pin" id="pin" inputmode="numeric" autocomplete="off" maxlength="12"></label>
 <button class="primary" type="submit">Zaloguj <span class="en">Sign in</span></button></form>
+<div id="bag"></div>
 <div id="last"></div>
 <section id="devices"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
@@ -315,9 +319,27 @@ function render(v) {
   }
   document.getElementById('who').innerHTML = who;
   document.body.dataset.staff = s.step;
+  const b = v.bag;
+  let bag = '';
+  if (b) {
+    bag = '<section class="ok" id="bag-panel"><h2>Worek z plombą ' + esc(b.seal) + ' — ' + esc(b.station_name) + ' (' + esc(b.station) + ')' +
+      '<span class="en">Bag sealed ' + esc(b.seal) + '</span></h2>' +
+      '<p>Urna policzyła <strong>' + b.urn_count + '</strong> kopert, wpłat na liście: ' + b.expected + ', zeskanowano: <strong id="bag-scanned">' + b.scanned + '</strong>' +
+      '<span class="en">The urn counted ' + b.urn_count + ' envelopes; deposits listed ' + b.expected + '; scanned ' + b.scanned + '</span></p>';
+    if (b.missing.length) bag += '<div class="alert" id="bag-missing"><strong>Brak (' + b.missing.length + '):</strong> ' + b.missing.map(esc).join(', ') +
+      '<span class="en">Missing; * the slot never saw it fall</span></div>';
+    if (b.unexpected.length) bag += '<div class="alert" id="bag-unexpected"><strong>Spoza listy urny (' + b.unexpected.length + '):</strong> ' + b.unexpected.map(esc).join(', ') +
+      '<span class="en">Not on the urn\'s list</span></div>';
+    if (b.confirm === 'scanning') bag += '<button class="primary" id="bag-finish" onclick="post(\'/mailroom/bag/finish\')">Zakończ i zatwierdź<span class="en">Finish and confirm</span></button>' +
+      '<button id="bag-cancel" onclick="post(\'/mailroom/bag/cancel\')">Przerwij<span class="en">Stop</span></button>';
+    else if (b.confirm === 'badge') bag += '<p class="big">Druga osoba: zeskanuj kartę<span class="en">Second person: scan your badge</span></p>';
+    bag += '</section>';
+  }
+  document.getElementById('bag').innerHTML = bag;
+  document.body.dataset.bag = b ? b.confirm : '';
   const pinForm = document.getElementById('pin-form');
   const wasHidden = pinForm.hidden;
-  pinForm.hidden = s.step !== 'awaiting_pin';
+  pinForm.hidden = !(s.step === 'awaiting_pin' || (b && b.confirm === 'pin'));
   // The field under the staff member's fingers: the PIN while one is asked for, else the scan.
   if (!pinForm.hidden && wasHidden) document.getElementById('pin').focus();
   if (pinForm.hidden && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();

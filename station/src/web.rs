@@ -86,7 +86,9 @@ pub fn app(state: WebState) -> Router {
             .route("/mailroom/stream", get(mailroom_stream))
             .route("/mailroom/scan", post(mailroom_scan))
             .route("/mailroom/pin", post(mailroom_pin))
-            .route("/mailroom/signout", post(mailroom_sign_out)),
+            .route("/mailroom/signout", post(mailroom_sign_out))
+            .route("/mailroom/bag/finish", post(mailroom_bag_finish))
+            .route("/mailroom/bag/cancel", post(mailroom_bag_cancel)),
     };
     if state.sim_printer.is_some() {
         router = router
@@ -249,6 +251,14 @@ async fn mailroom_pin(State(state): State<WebState>, Form(form): Form<PinForm>) 
 
 async fn mailroom_sign_out(State(state): State<WebState>) -> Response {
     send(&state, Command::SignOut).await
+}
+
+async fn mailroom_bag_finish(State(state): State<WebState>) -> Response {
+    send(&state, Command::FinishBag).await
+}
+
+async fn mailroom_bag_cancel(State(state): State<WebState>) -> Response {
+    send(&state, Command::Cancel).await
 }
 
 async fn mailroom_page(State(state): State<WebState>) -> Html<String> {

@@ -19,6 +19,8 @@ pub enum Command {
     SignOut,
     /// A seal number typed on the kiosk's keypad during a collection.
     Seal(String),
+    /// "Finish" on the mailroom's bag check-in: the result goes to a second person.
+    FinishBag,
 }
 
 /// A typed PIN: its `Debug` never shows it, so no log line can.
