@@ -399,3 +399,162 @@ async fn a_collected_bag_is_checked_in_with_a_missing_and_an_extra_envelope_and_
     kiosk_server.stop().await;
     registry_server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_is_released_early_only_by_a_supervisor_with_a_reason_and_otherwise_when_over() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let registry_addr = prepare(dir);
+    let registry_server = start_registry(dir, registry_addr).await;
+    let registry = format!("http://{registry_addr}");
+    // Tax mail rests 2 s here, everything else 2 minutes.
+    let holds = |c: &mut station::config::StationConfig| {
+        c.hold_secs = 120;
+        for category in &mut c.categories {
+            if category.id == "podatki" {
+                category.hold_secs = Some(2);
+            }
+        }
+        c.kiosk.result_shown_secs = 3;
+    };
+    let (kiosk_server, kiosk) =
+        start_station_with(dir, KIOSK, Role::Urn, registry_addr, holds).await;
+    let (mailroom_server, mailroom) =
+        start_station_with(dir, MAILROOM, Role::Mailroom, registry_addr, holds).await;
+    let client = reqwest::Client::new();
+    let kiosk_step = |step: &'static str| {
+        let client = client.clone();
+        let kiosk = kiosk.clone();
+        async move {
+            eventually(&format!("kiosk step {step}"), || async {
+                let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
+                (state["step"] == step).then_some(state)
+            })
+            .await
+        }
+    };
+    kiosk_step("idle").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/button"), None).await,
+        202
+    );
+    let long = kiosk_step("drop").await["intake"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
+    kiosk_step("done").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/kiosk/start"), None).await,
+        202
+    );
+    kiosk_step("choose").await;
+    assert_eq!(
+        post(&client, &format!("{kiosk}/kiosk/category/podatki"), None).await,
+        202
+    );
+    let short = kiosk_step("drop").await["intake"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
+    registry_has_all_of(&client, &registry, dir, KIOSK).await;
+
+    let shots =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/mailroom/early-release");
+    let _ = std::fs::remove_dir_all(&shots);
+    let driver = Driver::start().await;
+    let screen = driver.session_with_size(1024, 700).await;
+    screen.open(&format!("{mailroom}/mailroom")).await;
+    staff_step(&screen, "signed_out").await;
+    wedge(&screen, "URNA-STAFF:1001").await;
+    staff_step(&screen, "awaiting_pin").await;
+    wedge(&screen, "1234").await;
+    staff_step(&screen, "signed_in").await;
+
+    // Into its hold, then a second scan before the hold is over: refused, early release offered.
+    screen.click("#code").await;
+    wedge(&screen, &long).await;
+    says(&screen, "Przyjęto. Kwarantanna do").await;
+    screen.click("#code").await;
+    wedge(&screen, &long).await;
+    says(&screen, "Nie wydawaj wcześniej").await;
+    screen.shows(r#"id="early-start""#).await;
+    screen
+        .screenshot(&shots.join("01-refused-before-the-hold-is-over.png"))
+        .await;
+
+    // The reason is required, then a supervisor: a staff badge does not do.
+    screen.click("#early-start").await;
+    screen.shows(r#"id="early-reason""#).await;
+    screen
+        .send_keys(
+            "#early-reason",
+            "Pismo sądowe z terminem na dziś, wydział prosi",
+        )
+        .await;
+    screen.click("#early-form button.primary").await;
+    says(&screen, "Kierownik: zeskanuj").await;
+    screen.click("#code").await;
+    wedge(&screen, "URNA-STAFF:1001").await;
+    says(&screen, "Kierownik: wpisz PIN").await;
+    screen.click("#pin").await;
+    wedge(&screen, "1234").await;
+    says(&screen, "Przed czasem wydaje tylko kierownik").await;
+    screen
+        .screenshot(&shots.join("02-staff-cannot-approve.png"))
+        .await;
+    screen.click("#code").await;
+    wedge(&screen, "URNA-STAFF:1002").await;
+    says(&screen, "Kierownik: wpisz PIN").await;
+    screen.click("#pin").await;
+    wedge(&screen, "5678").await;
+    says(&screen, "za zgodą: Piotr Nowak").await;
+    screen
+        .screenshot(&shots.join("03-released-early-by-the-supervisor.png"))
+        .await;
+
+    // The other envelope's hold runs out: released by a plain scan.
+    screen.click("#code").await;
+    wedge(&screen, &short).await;
+    says(&screen, "Przyjęto. Kwarantanna do").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    screen.click("#code").await;
+    wedge(&screen, &short).await;
+    says(&screen, "Kwarantanna zakończona").await;
+    screen
+        .screenshot(&shots.join("04-released-when-the-hold-is-over.png"))
+        .await;
+
+    let store =
+        LogStore::open_existing(&dir.join(MAILROOM).join(station::runtime::LOG_FILE)).unwrap();
+    let releases: Vec<String> = store
+        .events_after(0, 10_000)
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            match records::encoding::decode(&e.signed.canonical)
+                .unwrap()
+                .payload
+            {
+                Payload::HoldReleased { intake, early } => Some(match early {
+                    Some(e) => format!("{intake} early by {}: {}", e.supervisor, e.reason),
+                    None => format!("{intake} when over"),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(
+        releases,
+        [
+            format!("{long} early by 1002: Pismo sądowe z terminem na dziś, wydział prosi"),
+            format!("{short} when over"),
+        ]
+    );
+    registry_has_all_of(&client, &registry, dir, MAILROOM).await;
+    screen.close().await;
+    mailroom_server.stop().await;
+    kiosk_server.stop().await;
+    registry_server.stop().await;
+}

@@ -22,7 +22,9 @@ use crate::staff::{self, Lockout, PinCheck, SharedStaff, StaffMember, StaffRole}
 use crate::workflow::{Command, Pin};
 
 mod bag;
+mod early;
 pub use bag::{BagView, ConfirmStep};
+pub use early::{EarlyView, REASON_CHARS};
 
 /// The result of the last scan, for the staff screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +63,8 @@ pub struct MailroomView {
     pub staff: StaffView,
     /// A collection bag being checked in.
     pub bag: Option<BagView>,
+    /// An early release offered or under way.
+    pub early: Option<EarlyView>,
     /// Counts up with every change.
     pub version: u64,
 }
@@ -131,6 +135,7 @@ pub async fn run(
         staff,
         session: Mutex::new(Session::SignedOut),
         bag: Mutex::new(None),
+        early: Mutex::new(early::Early::None),
     };
     mailroom.refresh_holds().await;
     let mut alerts_open = true;
@@ -145,7 +150,10 @@ pub async fn run(
                 Some(Command::Pin(pin)) => {
                     let result = match mailroom.bag_pin(pin).await {
                         Ok(result) => result,
-                        Err(pin) => mailroom.enter_pin(pin).await,
+                        Err(pin) => match mailroom.early_pin(pin).await {
+                            Ok(result) => result,
+                            Err(pin) => mailroom.enter_pin(pin).await,
+                        },
                     };
                     mailroom.show(result);
                 }
@@ -154,9 +162,13 @@ pub async fn run(
                     mailroom.show(result);
                 }
                 Some(Command::Cancel) => {
-                    if let Some(result) = mailroom.cancel_bag() {
+                    if let Some(result) = mailroom.cancel_early().or_else(|| mailroom.cancel_bag()) {
                         mailroom.show(result);
                     }
+                }
+                Some(Command::EarlyRelease(reason)) => {
+                    let result = mailroom.early_step(reason);
+                    mailroom.show(result);
                 }
                 Some(Command::SignOut) => {
                     if let Some(result) = mailroom.sign_out(false).await {
@@ -200,6 +212,8 @@ struct Mailroom {
     session: Mutex<Session>,
     /// The collection bag being checked in.
     bag: Mutex<Option<bag::BagCheck>>,
+    /// An early release offered or under way.
+    early: Mutex<early::Early>,
 }
 
 /// The sign-in, on the monotonic clock (a wall-clock step neither ends nor extends a session).
@@ -293,7 +307,7 @@ impl Mailroom {
     async fn scan(&self, raw: &str) -> ScanResult {
         let scanned = match classify(raw, &self.config.badge_prefix) {
             Ok(Scanned::Badge(badge)) => {
-                if let Some(result) = self.bag_badge(&badge) {
+                if let Some(result) = self.early_badge(&badge).or_else(|| self.bag_badge(&badge)) {
                     return result;
                 }
                 return self.badge_scanned(badge).await;
@@ -332,6 +346,7 @@ impl Mailroom {
                 return failure(None, said.pl, said.en);
             }
         };
+        self.lapse_early_offer();
         let note = match self.bag_envelope(intake) {
             Ok(note) => note,
             Err(again) => return again,
@@ -395,6 +410,7 @@ impl Mailroom {
                 }
             }
             Stage::Held { until } if now.unix_ms < until.unix_ms => {
+                self.offer_early(intake);
                 let until = clock::local_text(until);
                 failure(
                     Some(intake),
@@ -402,15 +418,19 @@ impl Mailroom {
                     format!("The hold lasts until {until}. Do not release it earlier."),
                 )
             }
-            Stage::Held { until } if !(until.trusted && now.trusted) => failure(
-                Some(intake),
-                format!(
-                    "Zegar stanowiska był niepewny — nie wiadomo, czy kwarantanna (do {}) minęła. Wezwij przełożonego.",
-                    clock::local_text(until)
-                ),
-                "The station's clock was not trusted, so the end of the hold is uncertain. Call a supervisor.",
-            ),
+            Stage::Held { until } if !(until.trusted && now.trusted) => {
+                self.offer_early(intake);
+                failure(
+                    Some(intake),
+                    format!(
+                        "Zegar stanowiska był niepewny — nie wiadomo, czy kwarantanna (do {}) minęła. Wezwij przełożonego.",
+                        clock::local_text(until)
+                    ),
+                    "The station's clock was not trusted, so the end of the hold is uncertain. Call a supervisor.",
+                )
+            }
             Stage::Held { until } if self.held_here_too_briefly(intake) => {
+                self.offer_early(intake);
                 let until = clock::local_text(until);
                 failure(
                     Some(intake),
@@ -503,10 +523,12 @@ impl Mailroom {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(|b| b.view());
+        let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).view();
         self.view.send_modify(|v| {
             v.last = Some(result);
             v.staff = staff;
             v.bag = bag;
+            v.early = early;
             v.version += 1;
         });
     }

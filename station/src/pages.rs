@@ -290,6 +290,7 @@ pub fn mailroom(config: &StationConfig) -> String {
 <button class="primary" type="submit">Zaloguj <span class="en">Sign in</span></button></form>
 <div id="bag"></div>
 <div id="last"></div>
+<div id="early"></div>
 <section id="devices"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
 <table><thead><tr><th>Numer <span class="en">Intake</span></th><th>Do <span class="en">Until</span></th><th>Stan <span class="en">State</span></th></tr></thead><tbody id="held"></tbody></table>"#;
@@ -335,14 +336,38 @@ function render(v) {
     else if (b.confirm === 'badge') bag += '<p class="big">Druga osoba: zeskanuj kartę<span class="en">Second person: scan your badge</span></p>';
     bag += '</section>';
   }
+  const early = v.early;
+  let earlyHtml = '';
+  if (early && early.step === 'offered') {
+    earlyHtml = '<p><button id="early-start" onclick="post(\'/mailroom/early/start\')">Wydaj przed czasem (zgoda kierownika)<span class="en">Release early (supervisor\'s approval)</span></button></p>';
+  } else if (early && early.step === 'reason') {
+    earlyHtml = '<form id="early-form" class="alert"><label>Powód wydania ' + esc(early.intake) + ' przed końcem kwarantanny<span class="en">Why release it before the hold is over</span><br>' +
+      '<input type="text" name="reason" id="early-reason" autocomplete="off" maxlength="500"></label> ' +
+      '<button class="primary" type="submit">Dalej<span class="en">Next</span></button> <button type="button" onclick="post(\'/mailroom/early/cancel\')">Anuluj<span class="en">Cancel</span></button></form>';
+  } else if (early && early.step === 'badge') {
+    earlyHtml = '<p class="big">Kierownik: zeskanuj kartę<span class="en">Supervisor: scan your badge</span></p>';
+  }
+  const hadReason = document.getElementById('early-reason');
+  const keptReason = hadReason ? hadReason.value : '';
+  document.getElementById('early').innerHTML = earlyHtml;
+  const reasonField = document.getElementById('early-reason');
+  if (reasonField) {
+    reasonField.value = keptReason;
+    reasonField.focus();
+    document.getElementById('early-form').onsubmit = async e => {
+      e.preventDefault();
+      await fetch('/mailroom/early/reason', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'reason=' + encodeURIComponent(reasonField.value) });
+    };
+  }
+  document.body.dataset.early = early ? early.step : '';
   document.getElementById('bag').innerHTML = bag;
   document.body.dataset.bag = b ? b.confirm : '';
   const pinForm = document.getElementById('pin-form');
   const wasHidden = pinForm.hidden;
-  pinForm.hidden = !(s.step === 'awaiting_pin' || (b && b.confirm === 'pin'));
+  pinForm.hidden = !(s.step === 'awaiting_pin' || (b && b.confirm === 'pin') || (early && early.step === 'pin'));
   // The field under the staff member's fingers: the PIN while one is asked for, else the scan.
   if (!pinForm.hidden && wasHidden) document.getElementById('pin').focus();
-  if (pinForm.hidden && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();
+  if (pinForm.hidden && !reasonField && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();
   const last = v.last;
   document.getElementById('last').innerHTML = last ? '<div class="' + (last.ok ? 'ok' : 'alert') + '"><p class="big">' + esc(last.intake || '') + '</p><p>' + esc(last.message_pl) + '<span class="en">' + esc(last.message_en) + '</span></p></div>' : '';
   const d = v.devices;

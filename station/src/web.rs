@@ -88,7 +88,10 @@ pub fn app(state: WebState) -> Router {
             .route("/mailroom/pin", post(mailroom_pin))
             .route("/mailroom/signout", post(mailroom_sign_out))
             .route("/mailroom/bag/finish", post(mailroom_bag_finish))
-            .route("/mailroom/bag/cancel", post(mailroom_bag_cancel)),
+            .route("/mailroom/bag/cancel", post(mailroom_bag_cancel))
+            .route("/mailroom/early/start", post(mailroom_early_start))
+            .route("/mailroom/early/reason", post(mailroom_early_reason))
+            .route("/mailroom/early/cancel", post(mailroom_bag_cancel)),
     };
     if state.sim_printer.is_some() {
         router = router
@@ -259,6 +262,27 @@ async fn mailroom_bag_finish(State(state): State<WebState>) -> Response {
 
 async fn mailroom_bag_cancel(State(state): State<WebState>) -> Response {
     send(&state, Command::Cancel).await
+}
+
+async fn mailroom_early_start(State(state): State<WebState>) -> Response {
+    send(&state, Command::EarlyRelease(None)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonForm {
+    reason: String,
+}
+
+async fn mailroom_early_reason(
+    State(state): State<WebState>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    // Checked in the workflow; bounded here so a pasted file is not carried further.
+    if form.reason.len() > 4 * crate::mailroom::REASON_CHARS.end() {
+        return bad_request("reason too long");
+    }
+    send(&state, Command::EarlyRelease(Some(form.reason))).await
 }
 
 async fn mailroom_page(State(state): State<WebState>) -> Html<String> {

@@ -21,6 +21,8 @@ pub enum Command {
     Seal(String),
     /// "Finish" on the mailroom's bag check-in: the result goes to a second person.
     FinishBag,
+    /// "Release early" on the mailroom's screen (`None`), or the written reason (`Some`).
+    EarlyRelease(Option<String>),
 }
 
 /// A typed PIN: its `Debug` never shows it, so no log line can.

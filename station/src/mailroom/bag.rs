@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Mailroom, ScanResult, Session, failure, notice};
 use crate::check_in::{BagScan, CheckIn, CheckInView};
 use crate::clock;
-use crate::staff::{self, Lockout, PinCheck};
+use crate::staff::{self, Lockout, PinCheck, StaffMember};
 use crate::workflow::Pin;
 
 /// A bag being checked in, and whether its result is being confirmed.
@@ -235,43 +235,15 @@ impl Mailroom {
         let Some(first) = self.signed_in_badge() else {
             return Ok(failure(None, "Najpierw zaloguj się.", "Sign in first."));
         };
-        let Some(accounts) = self.staff.clone() else {
-            return Ok(failure(
-                None,
-                "Logowanie niedostępne — wezwij administratora.",
-                "Sign-in unavailable — call the administrator.",
-            ));
-        };
-        let lockout = Lockout::from_config(&self.config.staff);
-        let checked = match staff::check_pin(&accounts, &badge, pin, lockout).await {
-            Ok(checked) => checked,
-            Err(e) => {
-                tracing::error!("mailroom: PIN check for badge {badge} failed: {e}");
-                return Ok(failure(
-                    None,
-                    "Błąd sprawdzania PIN-u — wezwij administratora.",
-                    "The PIN could not be checked — call the administrator.",
-                ));
-            }
-        };
-        let second = match checked {
-            PinCheck::Accepted(member) => member,
-            PinCheck::Wrong { attempts_left } => {
-                return Ok(failure(
-                    None,
-                    format!("Zły PIN. Pozostało prób: {attempts_left}."),
-                    format!("Wrong PIN. Tries left: {attempts_left}."),
-                ));
-            }
-            PinCheck::LockedOut { .. } | PinCheck::NotAllowed => {
-                if let Some(open) = self.bag().as_mut() {
+        let second = match self.second_person(&badge, pin).await {
+            Ok(member) => member,
+            Err(refused) => {
+                if let Some(open) = self.bag().as_mut()
+                    && !refused.retry
+                {
                     open.confirm = Confirm::AwaitingBadge;
                 }
-                return Ok(failure(
-                    None,
-                    "Ta karta nie może teraz zatwierdzić. Niech zatwierdzi inna osoba.",
-                    "This badge cannot confirm now. Let another person confirm.",
-                ));
+                return Ok(refused.result);
             }
         };
         let Some(result) = self
@@ -306,5 +278,59 @@ impl Mailroom {
                 second.name
             ),
         ))
+    }
+}
+
+/// Why a second person's PIN did not count, and whether they may type it again.
+pub(super) struct Refused {
+    pub(super) result: ScanResult,
+    /// A wrong PIN with tries left: the same badge may try again.
+    pub(super) retry: bool,
+}
+
+impl Mailroom {
+    /// Checks the PIN of a second person (confirming a bag, approving an early release): their
+    /// account, or what to tell them.
+    pub(super) async fn second_person(
+        &self,
+        badge: &str,
+        pin: Pin,
+    ) -> Result<StaffMember, Refused> {
+        let refuse = |result| Refused {
+            result,
+            retry: false,
+        };
+        let Some(accounts) = self.staff.clone() else {
+            return Err(refuse(failure(
+                None,
+                "Logowanie niedostępne — wezwij administratora.",
+                "Sign-in unavailable — call the administrator.",
+            )));
+        };
+        let lockout = Lockout::from_config(&self.config.staff);
+        match staff::check_pin(&accounts, badge, pin, lockout).await {
+            Ok(PinCheck::Accepted(member)) => Ok(member),
+            Ok(PinCheck::Wrong { attempts_left }) => Err(Refused {
+                result: failure(
+                    None,
+                    format!("Zły PIN. Pozostało prób: {attempts_left}."),
+                    format!("Wrong PIN. Tries left: {attempts_left}."),
+                ),
+                retry: true,
+            }),
+            Ok(PinCheck::LockedOut { .. } | PinCheck::NotAllowed) => Err(refuse(failure(
+                None,
+                "Ta karta nie może teraz zatwierdzić. Niech zatwierdzi inna osoba.",
+                "This badge cannot confirm now. Let another person confirm.",
+            ))),
+            Err(e) => {
+                tracing::error!("mailroom: PIN check for badge {badge} failed: {e}");
+                Err(refuse(failure(
+                    None,
+                    "Błąd sprawdzania PIN-u — wezwij administratora.",
+                    "The PIN could not be checked — call the administrator.",
+                )))
+            }
+        }
     }
 }
