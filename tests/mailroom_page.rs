@@ -180,6 +180,36 @@ async fn staff_sign_in_with_badge_and_pin_locks_out_wrong_pins_and_times_out() {
     registry.stop().await;
 }
 
+/// The screenshots folder of one test, emptied.
+fn shots_of(test: &str) -> PathBuf {
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/screenshots/mailroom")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&shots);
+    shots
+}
+
+/// The mailroom page in a 1024×700 window, with a staff member signed in by badge and PIN.
+async fn signed_in_page(driver: &Driver, mailroom: &str, badge: &str, pin: &str) -> Browser {
+    let screen = driver.session_with_size(1024, 700).await;
+    screen.open(&format!("{mailroom}/mailroom")).await;
+    staff_step(&screen, "signed_out").await;
+    wedge(&screen, &format!("URNA-STAFF:{badge}")).await;
+    staff_step(&screen, "awaiting_pin").await;
+    wedge(&screen, pin).await;
+    staff_step(&screen, "signed_in").await;
+    screen
+}
+
+/// Waits for the kiosk to show `step`; returns its state.
+async fn kiosk_on(client: &reqwest::Client, kiosk: &str, step: &str) -> serde_json::Value {
+    eventually(&format!("kiosk step {step}"), || async {
+        let state = get_json(client, &format!("{kiosk}/kiosk/state")).await;
+        (state["step"] == step).then_some(state)
+    })
+    .await
+}
+
 /// The kiosk's events up to now are at the registry.
 async fn registry_has_all_of(
     client: &reqwest::Client,
@@ -217,33 +247,22 @@ async fn a_collected_bag_is_checked_in_with_a_missing_and_an_extra_envelope_and_
     let (mailroom_server, mailroom) =
         start_station(dir, MAILROOM, Role::Mailroom, registry_addr).await;
     let client = reqwest::Client::new();
-    let kiosk_step = |step: &'static str| {
-        let client = client.clone();
-        let kiosk = kiosk.clone();
-        async move {
-            eventually(&format!("kiosk step {step}"), || async {
-                let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
-                (state["step"] == step).then_some(state)
-            })
-            .await
-        }
-    };
 
     // Three residents drop envelopes.
     let mut deposited = Vec::new();
     for _ in 0..3 {
-        kiosk_step("idle").await;
+        kiosk_on(&client, &kiosk, "idle").await;
         assert_eq!(
             post(&client, &format!("{kiosk}/sim/button"), None).await,
             202
         );
-        let state = kiosk_step("drop").await;
+        let state = kiosk_on(&client, &kiosk, "drop").await;
         deposited.push(state["intake"].as_str().unwrap().to_owned());
         assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
-        kiosk_step("done").await;
+        kiosk_on(&client, &kiosk, "done").await;
     }
     // Two staff empty the urn under seal S-4711.
-    kiosk_step("idle").await;
+    kiosk_on(&client, &kiosk, "idle").await;
     let service = |stage: &'static str| {
         let client = client.clone();
         let kiosk = kiosk.clone();
@@ -294,30 +313,22 @@ async fn a_collected_bag_is_checked_in_with_a_missing_and_an_extra_envelope_and_
         Some(serde_json::json!({ "open": false })),
     )
     .await;
-    kiosk_step("idle").await;
+    kiosk_on(&client, &kiosk, "idle").await;
     // A fourth envelope after the collection: in the urn, not in this bag.
     assert_eq!(
         post(&client, &format!("{kiosk}/sim/button"), None).await,
         202
     );
-    let later = kiosk_step("drop").await["intake"]
+    let later = kiosk_on(&client, &kiosk, "drop").await["intake"]
         .as_str()
         .unwrap()
         .to_owned();
     registry_has_all_of(&client, &registry, dir, KIOSK).await;
 
     // At the mailroom: sign in, scan the seal, then the envelopes found in the bag.
-    let shots =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/mailroom/check-in");
-    let _ = std::fs::remove_dir_all(&shots);
+    let shots = shots_of("check-in");
     let driver = Driver::start().await;
-    let screen = driver.session_with_size(1024, 700).await;
-    screen.open(&format!("{mailroom}/mailroom")).await;
-    staff_step(&screen, "signed_out").await;
-    wedge(&screen, "URNA-STAFF:1001").await;
-    staff_step(&screen, "awaiting_pin").await;
-    wedge(&screen, "1234").await;
-    staff_step(&screen, "signed_in").await;
+    let screen = signed_in_page(&driver, &mailroom, "1001", "1234").await;
     screen.click("#code").await;
     wedge(&screen, "S-4711").await;
     says(&screen, "Worek z plombą S-4711").await;
@@ -422,55 +433,36 @@ async fn a_hold_is_released_early_only_by_a_supervisor_with_a_reason_and_otherwi
     let (mailroom_server, mailroom) =
         start_station_with(dir, MAILROOM, Role::Mailroom, registry_addr, holds).await;
     let client = reqwest::Client::new();
-    let kiosk_step = |step: &'static str| {
-        let client = client.clone();
-        let kiosk = kiosk.clone();
-        async move {
-            eventually(&format!("kiosk step {step}"), || async {
-                let state = get_json(&client, &format!("{kiosk}/kiosk/state")).await;
-                (state["step"] == step).then_some(state)
-            })
-            .await
-        }
-    };
-    kiosk_step("idle").await;
+    kiosk_on(&client, &kiosk, "idle").await;
     assert_eq!(
         post(&client, &format!("{kiosk}/sim/button"), None).await,
         202
     );
-    let long = kiosk_step("drop").await["intake"]
+    let long = kiosk_on(&client, &kiosk, "drop").await["intake"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
-    kiosk_step("done").await;
+    kiosk_on(&client, &kiosk, "done").await;
     assert_eq!(
         post(&client, &format!("{kiosk}/kiosk/start"), None).await,
         202
     );
-    kiosk_step("choose").await;
+    kiosk_on(&client, &kiosk, "choose").await;
     assert_eq!(
         post(&client, &format!("{kiosk}/kiosk/category/podatki"), None).await,
         202
     );
-    let short = kiosk_step("drop").await["intake"]
+    let short = kiosk_on(&client, &kiosk, "drop").await["intake"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(post(&client, &format!("{kiosk}/sim/slot"), None).await, 202);
     registry_has_all_of(&client, &registry, dir, KIOSK).await;
 
-    let shots =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/mailroom/early-release");
-    let _ = std::fs::remove_dir_all(&shots);
+    let shots = shots_of("early-release");
     let driver = Driver::start().await;
-    let screen = driver.session_with_size(1024, 700).await;
-    screen.open(&format!("{mailroom}/mailroom")).await;
-    staff_step(&screen, "signed_out").await;
-    wedge(&screen, "URNA-STAFF:1001").await;
-    staff_step(&screen, "awaiting_pin").await;
-    wedge(&screen, "1234").await;
-    staff_step(&screen, "signed_in").await;
+    let screen = signed_in_page(&driver, &mailroom, "1001", "1234").await;
 
     // Into its hold, then a second scan before the hold is over: refused, early release offered.
     screen.click("#code").await;
