@@ -670,11 +670,13 @@ async fn two_staff_empty_a_full_urn_under_a_seal_and_its_door_raises_no_alarm() 
 
     kiosk.sim("door", Some(json!({ "open": true }))).await;
     service_stage(&kiosk.screen, "door_open").await;
-    kiosk.says("Urna liczy 3 kopert").await;
+    kiosk.says("Kopert w urnie od ostatniego odbioru: 3").await;
     kiosk.step("collection-door-open").await;
     kiosk.sim("door", Some(json!({ "open": false }))).await;
     kiosk.on_step("idle").await;
-    kiosk.says("Odbiór zapisany: 3 kopert, plomba 778899").await;
+    kiosk
+        .says("Odbiór zapisany. Kopert: 3, plomba 778899")
+        .await;
     kiosk.step("collection-recorded").await;
     assert_eq!(kiosk.state().await["urn"]["envelopes"], 0);
 

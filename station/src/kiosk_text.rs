@@ -217,14 +217,12 @@ pub fn service_open_door() -> Said {
 /// Collection: the door is open.
 pub fn service_door_open(envelopes: u32) -> Said {
     Said::new(
+        format!("Kopert w urnie od ostatniego odbioru: {envelopes}. Po przełożeniu zamknij drzwi."),
         format!(
-            "Urna liczy {envelopes} kopert od ostatniego odbioru. Po przełożeniu zamknij drzwi."
+            "Envelopes in the urn since the last collection: {envelopes}. Close the door when done."
         ),
         format!(
-            "The urn counts {envelopes} envelopes since the last collection. Close the door when done."
-        ),
-        format!(
-            "Урна налічує {envelopes} конвертів від останнього вилучення. Після перекладання зачиніть дверцята."
+            "Конвертів в урні від останнього вилучення: {envelopes}. Після перекладання зачиніть дверцята."
         ),
     )
 }
@@ -232,9 +230,9 @@ pub fn service_door_open(envelopes: u32) -> Said {
 /// Collection recorded.
 pub fn service_collected(envelopes: u32, seal: &str) -> Said {
     Said::new(
-        format!("Odbiór zapisany: {envelopes} kopert, plomba {seal}. Dziękujemy."),
-        format!("Collection recorded: {envelopes} envelopes, seal {seal}. Thank you."),
-        format!("Вилучення записано: {envelopes} конвертів, пломба {seal}. Дякуємо."),
+        format!("Odbiór zapisany. Kopert: {envelopes}, plomba {seal}. Dziękujemy."),
+        format!("Collection recorded. Envelopes: {envelopes}, seal {seal}. Thank you."),
+        format!("Вилучення записано. Конвертів: {envelopes}, пломба {seal}. Дякуємо."),
     )
 }
 

@@ -325,7 +325,7 @@ function render(v) {
   if (b) {
     bag = '<section class="ok" id="bag-panel"><h2>Worek z plombą ' + esc(b.seal) + ' — ' + esc(b.station_name) + ' (' + esc(b.station) + ')' +
       '<span class="en">Bag sealed ' + esc(b.seal) + '</span></h2>' +
-      '<p>Urna policzyła <strong>' + b.urn_count + '</strong> kopert, wpłat na liście: ' + b.expected + ', zeskanowano: <strong id="bag-scanned">' + b.scanned + '</strong>' +
+      '<p>Kopert według urny: <strong>' + b.urn_count + '</strong>, wpłat na liście: ' + b.expected + ', zeskanowano: <strong id="bag-scanned">' + b.scanned + '</strong>' +
       '<span class="en">The urn counted ' + b.urn_count + ' envelopes; deposits listed ' + b.expected + '; scanned ' + b.scanned + '</span></p>';
     if (b.missing.length) bag += '<div class="alert" id="bag-missing"><strong>Brak (' + b.missing.length + '):</strong> ' + b.missing.map(esc).join(', ') +
       '<span class="en">Missing; * the slot never saw it fall</span></div>';
@@ -424,8 +424,8 @@ async function refresh() {
   const kiosk = await fetch('/kiosk/state');
   if (kiosk.ok) {
     const urn = (await kiosk.json()).urn;
-    document.getElementById('outputs').innerHTML += '<br>W urnie: <strong>' + urn.envelopes + ' / ' + urn.capacity +
-      '</strong> kopert<span class="en">In the urn: ' + urn.envelopes + ' of ' + urn.capacity + ' envelopes (' + esc(urn.level) + ')</span>';
+    document.getElementById('outputs').innerHTML += '<br>Koperty w urnie: <strong>' + urn.envelopes + ' / ' + urn.capacity +
+      '</strong><span class="en">In the urn: ' + urn.envelopes + ' of ' + urn.capacity + ' envelopes (' + esc(urn.level) + ')</span>';
   }
   const labels = await (await fetch('/sim/labels')).json();
   document.getElementById('labels').innerHTML = labels.map(l =>

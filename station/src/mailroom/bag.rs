@@ -109,11 +109,11 @@ impl Mailroom {
         notice(
             true,
             format!(
-                "Worek z plombą {seal} z urny {}: urna policzyła {} kopert. Skanuj koperty.",
+                "Worek z plombą {seal} z urny {}. Kopert według urny: {}. Skanuj koperty.",
                 view.station_name, view.urn_count
             ),
             format!(
-                "Bag sealed {seal} from {}: the urn counted {} envelopes. Scan the envelopes.",
+                "Bag sealed {seal} from {}. Envelopes by the urn's count: {}. Scan the envelopes.",
                 view.station_name, view.urn_count
             ),
         )
