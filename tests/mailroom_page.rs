@@ -518,6 +518,35 @@ async fn a_hold_is_released_early_only_by_a_supervisor_with_a_reason_and_otherwi
         .screenshot(&shots.join("04-released-when-the-hold-is-over.png"))
         .await;
 
+    // Both go on to their departments, and onto today's forwarding lists for the messenger.
+    for (code, department) in [
+        (&long, "Kancelaria ogólna"),
+        (&short, "Wydział Podatków i Opłat"),
+    ] {
+        screen.click("#code").await;
+        wedge(&screen, code).await;
+        says(&screen, &format!("Przekazano do: {department}")).await;
+    }
+    says(&screen, "lista do druku").await;
+    screen
+        .open(&format!("{mailroom}/mailroom/forwarding"))
+        .await;
+    let lists = screen.shows("Lista przekazania z dnia").await;
+    let general = lists
+        .split(r#"data-department="Kancelaria ogólna""#)
+        .nth(1)
+        .expect("a list for the general office");
+    assert!(general.contains(long.as_str()), "{lists}");
+    let taxes = lists
+        .split(r#"data-department="Wydział Podatków i Opłat""#)
+        .nth(1)
+        .expect("a list for the tax department");
+    assert!(taxes.contains(short.as_str()), "{lists}");
+    assert!(lists.contains("Odebrał (wydział)"));
+    screen
+        .screenshot(&shots.join("05-forwarding-lists.png"))
+        .await;
+
     let store =
         LogStore::open_existing(&dir.join(MAILROOM).join(station::runtime::LOG_FILE)).unwrap();
     let releases: Vec<String> = store

@@ -32,6 +32,15 @@ pub fn local_date_text(t: Timestamp) -> String {
     local_format(t, "%Y-%m-%d")
 }
 
+/// The start of the local (Europe/Warsaw) day that `t` falls in, as unix milliseconds.
+pub fn local_day_start_ms(t: Timestamp) -> i64 {
+    let zone = jiff::tz::TimeZone::get("Europe/Warsaw").unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_millisecond(t.unix_ms)
+        .ok()
+        .and_then(|ts| ts.to_zoned(zone).start_of_day().ok())
+        .map_or(t.unix_ms, |day| day.timestamp().as_millisecond())
+}
+
 fn local_format(t: Timestamp, format: &str) -> String {
     let zone = jiff::tz::TimeZone::get("Europe/Warsaw").unwrap_or(jiff::tz::TimeZone::UTC);
     match jiff::Timestamp::from_millisecond(t.unix_ms) {

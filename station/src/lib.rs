@@ -28,6 +28,7 @@ pub mod custody_log;
 pub mod devices;
 pub mod doctor;
 pub mod error;
+pub mod forwarding;
 pub mod keys;
 pub mod kiosk;
 pub mod kiosk_text;

@@ -356,6 +356,22 @@ impl LogStore {
         Ok(out)
     }
 
+    /// Events of one kind recorded at or after `since_ms` (station clock), oldest first.
+    pub fn events_of_kind_since(&self, kind: &str, since_ms: i64) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT canonical FROM events WHERE kind = ?1 AND recorded_ms >= ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![kind, since_ms], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            // As in `open_holds`: `verify` reports an altered row; a list skips it.
+            if let Ok(event) = encoding::decode(&row?) {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
     /// The last `n` events, oldest first.
     pub fn tail(&self, n: usize) -> Result<Vec<StoredEvent>> {
         let tip = self.stored_tip()?.seq;

@@ -65,6 +65,8 @@ pub struct MailroomView {
     pub bag: Option<BagView>,
     /// An early release offered or under way.
     pub early: Option<EarlyView>,
+    /// Today's forwarding lists, by department.
+    pub forwarding: Vec<crate::forwarding::ForwardingList>,
     /// Counts up with every change.
     pub version: u64,
 }
@@ -739,6 +741,21 @@ impl Mailroom {
     }
 
     async fn refresh_holds(&self) {
+        let today = clock::local_day_start_ms(clock::now());
+        let forwarded = self
+            .log
+            .with(move |log| log.store().events_of_kind_since("forwarded", today))
+            .await
+            .unwrap_or_default();
+        let forwarding = crate::forwarding::lists(&forwarded);
+        self.view.send_if_modified(|v| {
+            if v.forwarding == forwarding {
+                return false;
+            }
+            v.forwarding = forwarding;
+            v.version += 1;
+            true
+        });
         let holds = self
             .log
             .with(|log| log.store().open_holds())

@@ -292,6 +292,7 @@ pub fn mailroom(config: &StationConfig) -> String {
 <div id="last"></div>
 <div id="early"></div>
 <section id="devices"></section>
+<section id="forwarding"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
 <table><thead><tr><th>Numer <span class="en">Intake</span></th><th>Do <span class="en">Until</span></th><th>Stan <span class="en">State</span></th></tr></thead><tbody id="held"></tbody></table>"#;
     let script = r#"
@@ -377,6 +378,10 @@ function render(v) {
       esc(a.text_pl) + '<span class="en">' + esc(a.text_en) + ' · ' + esc(a.since) + '</span></li>').join('') + '</ul></div>';
   if (!d.reachable) devices += '<p>Brak połączenia z kancelarią główną: stan urządzeń może być nieaktualny.<span class="en">No connection to the registry: the devices\' state may be out of date.</span></p>';
   document.getElementById('devices').innerHTML = devices;
+  document.getElementById('forwarding').innerHTML = v.forwarding.length ?
+    '<h2>Przekazane dziś <span class="en">Forwarded today</span></h2><ul>' + v.forwarding.map(l =>
+      '<li>' + esc(l.department) + ': <strong>' + l.entries.length + '</strong> ' +
+      '<a href="/mailroom/forwarding?department=' + encodeURIComponent(l.department) + '" target="_blank">lista do druku<span class="en">printable list</span></a></li>').join('') + '</ul>' : '';
   document.getElementById('held').innerHTML = v.held.map(h => '<tr><td>' + esc(h.intake) + '</td><td>' + esc(h.until) + '</td><td>' +
     (h.releasable ? 'do wydania <span class="en">ready to release</span>' : 'trwa <span class="en">holding</span>') + '</td></tr>').join('');
 }
@@ -440,4 +445,50 @@ refresh(); setInterval(refresh, 1000);
         &body,
         script,
     )
+}
+
+/// Today's forwarding lists, one page per department when printed: for the messenger's round,
+/// with lines for the messenger and the department to sign.
+pub fn forwarding(
+    config: &StationConfig,
+    lists: &[crate::forwarding::ForwardingList],
+    date: &str,
+) -> String {
+    let mut body = String::from(
+        r#"<style>
+@media print { header, .no-print { display: none; } .list { page-break-after: always; } body { background: #fff; } }
+.list { margin-bottom: 2em; } .signatures { display: flex; gap: 4em; margin-top: 3em; }
+.signatures p { border-top: 1px solid #000; padding-top: 4px; min-width: 16em; }
+</style>
+<p class="no-print"><button class="primary" onclick="window.print()">Drukuj<span class="en">Print</span></button></p>"#,
+    );
+    if lists.is_empty() {
+        body.push_str(
+            "<p>Dziś nic nie przekazano.<span class=\"en\">Nothing was forwarded today.</span></p>",
+        );
+    }
+    for list in lists {
+        body.push_str(&format!(
+            r#"<section class="list" data-department="{department}"><h2>{department}</h2>
+<p>Lista przekazania z dnia {date} — {station}<span class="en">Forwarding list of {date}</span></p>
+<table><thead><tr><th>Lp.</th><th>Numer przesyłki <span class="en">Intake</span></th><th>Przekazano <span class="en">Forwarded</span></th></tr></thead><tbody>"#,
+            department = escape(&list.department),
+            date = escape(date),
+            station = escape(&config.name),
+        ));
+        for (i, entry) in list.entries.iter().enumerate() {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td class=\"intake\">{}</td><td>{}</td></tr>",
+                i + 1,
+                escape(&entry.intake),
+                escape(&entry.at)
+            ));
+        }
+        body.push_str(&format!(
+            r#"</tbody></table><p>Razem: <strong>{}</strong><span class="en">Total</span></p>
+<div class="signatures"><p>Doręczył (goniec)<span class="en">Delivered by (messenger)</span></p><p>Odebrał (wydział)<span class="en">Received by (department)</span></p></div></section>"#,
+            list.entries.len()
+        ));
+    }
+    shell("Listy przekazania", "Forwarding lists", config, &body, "")
 }

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -89,6 +89,7 @@ pub fn app(state: WebState) -> Router {
             .route("/mailroom/signout", post(mailroom_sign_out))
             .route("/mailroom/bag/finish", post(mailroom_bag_finish))
             .route("/mailroom/bag/cancel", post(mailroom_bag_cancel))
+            .route("/mailroom/forwarding", get(mailroom_forwarding))
             .route("/mailroom/early/start", post(mailroom_early_start))
             .route("/mailroom/early/reason", post(mailroom_early_reason))
             .route("/mailroom/early/cancel", post(mailroom_bag_cancel)),
@@ -262,6 +263,35 @@ async fn mailroom_bag_finish(State(state): State<WebState>) -> Response {
 
 async fn mailroom_bag_cancel(State(state): State<WebState>) -> Response {
     send(&state, Command::Cancel).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardingQuery {
+    department: Option<String>,
+}
+
+async fn mailroom_forwarding(
+    State(state): State<WebState>,
+    Query(query): Query<ForwardingQuery>,
+) -> Response {
+    let Some(view) = &state.mailroom else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let lists: Vec<_> = view
+        .borrow()
+        .forwarding
+        .iter()
+        .filter(|l| {
+            query
+                .department
+                .as_deref()
+                .is_none_or(|d| d == l.department)
+        })
+        .cloned()
+        .collect();
+    let date = crate::clock::local_date_text(crate::clock::now());
+    Html(crate::pages::forwarding(&state.config, &lists, &date)).into_response()
 }
 
 async fn mailroom_early_start(State(state): State<WebState>) -> Response {
