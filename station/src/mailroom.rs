@@ -140,6 +140,8 @@ pub async fn run(
         early: Mutex::new(early::Early::None),
     };
     mailroom.refresh_holds().await;
+    mailroom.refresh_forwarding().await;
+    let mut forwarding_day = clock::local_day_start_ms(clock::now());
     let mut alerts_open = true;
     loop {
         tokio::select! {
@@ -148,6 +150,7 @@ pub async fn run(
                     let result = mailroom.scan(&raw).await;
                     mailroom.show(result);
                     mailroom.refresh_holds().await;
+                    mailroom.refresh_forwarding().await;
                 }
                 Some(Command::Pin(pin)) => {
                     let result = match mailroom.bag_pin(pin).await {
@@ -182,6 +185,11 @@ pub async fn run(
             },
             _ = tokio::time::sleep(REFRESH) => {
                 mailroom.refresh_holds().await;
+                let day = clock::local_day_start_ms(clock::now());
+                if day != forwarding_day {
+                    forwarding_day = day;
+                    mailroom.refresh_forwarding().await;
+                }
                 if let Some(result) = mailroom.expire_session().await {
                     mailroom.show(result);
                 }
@@ -740,7 +748,10 @@ impl Mailroom {
         )
     }
 
-    async fn refresh_holds(&self) {
+    /// Today's forwarding lists. Read from the log only when they can have changed (at start,
+    /// after a scan, and when the day turns), not on every tick of the hold list: the query
+    /// reads the whole log.
+    async fn refresh_forwarding(&self) {
         let today = clock::local_day_start_ms(clock::now());
         let forwarded = self
             .log
@@ -756,6 +767,9 @@ impl Mailroom {
             v.version += 1;
             true
         });
+    }
+
+    async fn refresh_holds(&self) {
         let holds = self
             .log
             .with(|log| log.store().open_holds())

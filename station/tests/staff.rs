@@ -97,6 +97,33 @@ fn wrong_pins_lock_the_badge_and_the_lockout_survives_a_restart_and_ends() {
 }
 
 #[test]
+fn an_unknown_badge_costs_a_full_argon2_check_like_a_known_one() {
+    // The dummy hash must parse and be verified for real, or an unknown badge would answer
+    // faster than a known one and give badges away by timing.
+    let (_dir, store) = store();
+    store
+        .add("1006", "Known", StaffRole::Staff, "2580")
+        .unwrap();
+    let time = |badge: &str| {
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            store.check_pin(badge, "0000", T0, LOCKOUT).unwrap();
+            if badge == "1006" {
+                // Keep the known badge clear of its lockout.
+                store.check_pin(badge, "2580", T0, LOCKOUT).unwrap();
+            }
+        }
+        started.elapsed()
+    };
+    let unknown = time("4321");
+    let known = time("1006") / 2;
+    assert!(
+        unknown * 2 > known,
+        "an unknown badge took {unknown:?}, a known one {known:?}"
+    );
+}
+
+#[test]
 fn unknown_and_disabled_badges_are_refused_alike() {
     let (_dir, store) = store();
     store
