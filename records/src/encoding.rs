@@ -37,6 +37,7 @@
 //! 19    staff_signed_out staff:text
 //! 20    checked_in       seal:text urn_count:u32 received:u32 missing:list<intake_id>
 //!                        unexpected:list<intake_id> first_staff:text second_staff:text
+//! 21    department_changed intake_id from:text to:text reason:text staff:text
 //!
 //! channel: 1 urn, 2 counter, 3 post
 //! label:   1 envelope, 2 receipt, 3 bin
@@ -253,6 +254,20 @@ pub fn encode(event: &Event) -> Vec<u8> {
             w.text(first_staff);
             w.text(second_staff);
         }
+        Payload::DepartmentChanged {
+            intake,
+            from,
+            to,
+            reason,
+            staff,
+        } => {
+            w.u8(21);
+            w.intake_id(*intake);
+            w.text(from);
+            w.text(to);
+            w.text(reason);
+            w.text(staff);
+        }
     }
     w.0
 }
@@ -380,6 +395,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             unexpected: r.intake_list("unexpected")?,
             first_staff: r.text("first_staff")?,
             second_staff: r.text("second_staff")?,
+        },
+        21 => Payload::DepartmentChanged {
+            intake: r.intake_id()?,
+            from: r.text("from")?,
+            to: r.text("to")?,
+            reason: r.text("reason")?,
+            staff: r.text("staff")?,
         },
         value => return Err(r.bad_tag(kind_at, "event kind", value)),
     };

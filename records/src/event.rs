@@ -315,6 +315,20 @@ pub enum Payload {
         /// The second staff member, who confirmed (badge id).
         second_staff: Text,
     },
+    /// Staff sent the envelope to another department than its category's, and said why. The
+    /// `forwarded` event to the new department follows in the same commit.
+    DepartmentChanged {
+        /// The intake.
+        intake: IntakeId,
+        /// The department its category maps to, or `?` when that was not known.
+        from: Text,
+        /// The department it goes to instead.
+        to: Text,
+        /// The written reason.
+        reason: Text,
+        /// Who changed it (badge id).
+        staff: Text,
+    },
 }
 
 /// Most intake ids one event lists: a list longer than this does not fit an event.
@@ -344,6 +358,7 @@ impl Payload {
             Payload::StaffSignedIn { .. } => "staff_signed_in",
             Payload::StaffSignedOut { .. } => "staff_signed_out",
             Payload::CheckedIn { .. } => "checked_in",
+            Payload::DepartmentChanged { .. } => "department_changed",
         }
     }
 
@@ -358,7 +373,8 @@ impl Payload {
             | Payload::HoldStarted { intake, .. }
             | Payload::HoldReleased { intake, .. }
             | Payload::Forwarded { intake, .. }
-            | Payload::Acknowledged { intake, .. } => Some(*intake),
+            | Payload::Acknowledged { intake, .. }
+            | Payload::DepartmentChanged { intake, .. } => Some(*intake),
             Payload::DoorOpened
             | Payload::DoorClosed
             | Payload::FaultRaised { .. }

@@ -404,6 +404,28 @@ fn golden_hold_started_label_printed_acknowledged_clock() {
             "0001 42",                      // "B"
         ]),
     );
+    // department_changed: intake_id from:text to:text reason:text staff:text
+    assert_golden(
+        &event(
+            13,
+            Payload::DepartmentChanged {
+                intake: id("GW7K", 2),
+                from: text("A"),
+                to: text("B"),
+                reason: text("why"),
+                staff: text("17"),
+            },
+        ),
+        &unhex(&[
+            &header("00000000 0000000D"),
+            "15",                           // kind 21 = department_changed
+            "47 57 37 4B 0000000000000002", // GW7K, number 2
+            "0001 41",                      // "A"
+            "0001 42",                      // "B"
+            "0003 77 68 79",                // "why"
+            "0002 31 37",                   // "17"
+        ]),
+    );
 }
 
 #[test]
@@ -619,6 +641,23 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
                 }
             )
             .boxed(),
+        (
+            intake_id_strategy(),
+            text_strategy(),
+            text_strategy(),
+            text_strategy(),
+            text_strategy(),
+        )
+            .prop_map(|(intake, from, to, reason, staff)| {
+                Payload::DepartmentChanged {
+                    intake,
+                    from,
+                    to,
+                    reason,
+                    staff,
+                }
+            })
+            .boxed(),
     ]
 }
 
@@ -662,6 +701,7 @@ fn spec_kind(payload: &Payload) -> u8 {
         Payload::StaffSignedIn { .. } => 18,
         Payload::StaffSignedOut { .. } => 19,
         Payload::CheckedIn { .. } => 20,
+        Payload::DepartmentChanged { .. } => 21,
     }
 }
 
@@ -859,7 +899,7 @@ fn bool_other_than_0_or_1_is_a_bad_tag() {
 #[test]
 fn unknown_tags_are_bad_tags() {
     let door = encode(&sample_event(Payload::DoorOpened));
-    for kind in [0u8, 21, 200, 255] {
+    for kind in [0u8, 22, 200, 255] {
         let mut bad = door.clone();
         bad[54] = kind;
         assert!(

@@ -112,7 +112,8 @@ pub fn alert_change(event: &Event) -> Option<AlertChange> {
         | Payload::UrnCollected { .. }
         | Payload::StaffSignedIn { .. }
         | Payload::StaffSignedOut { .. }
-        | Payload::CheckedIn { .. } => None,
+        | Payload::CheckedIn { .. }
+        | Payload::DepartmentChanged { .. } => None,
     }
 }
 
@@ -217,6 +218,9 @@ pub fn detail(payload: &Payload) -> String {
             e.reason.as_str()
         ),
         Payload::Forwarded { department, .. } => department.as_str().to_owned(),
+        // The written reason stays in the event: the timeline is also the resident's, and a
+        // reason may name people.
+        Payload::DepartmentChanged { from, to, .. } => format!("{from} → {to}"),
         Payload::Acknowledged {
             department, clerk, ..
         } => format!("{department}, {clerk}"),
