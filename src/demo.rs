@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use records::StationCode;
 use registry::{Registry, RegistryConfig};
 use station::StationKey;
-use station::config::{Category, Role, StationConfig};
+use station::config::{Category, Material, Role, StationConfig};
 use station::shutdown::{Shutdown, shutdown_pair};
 use station::staff::{STAFF_FILE, StaffRole, StaffStore};
 use tokio::net::TcpListener;
@@ -57,6 +57,14 @@ pub fn station_config(
                 hold_secs: None,
             })
             .collect(),
+        // A parcel rests three times as long as a letter, as offices that held parcels for
+        // 72 h against letters' 24 h did.
+        materials: vec![Material {
+            id: "parcel".to_owned(),
+            name_pl: "Paczka".to_owned(),
+            name_en: "Parcel".to_owned(),
+            hold_secs: DEMO_HOLD_SECS * 3,
+        }],
         default_category: "inne".to_owned(),
         hold_secs: DEMO_HOLD_SECS,
         drop_timeout_secs: 30,
@@ -69,6 +77,7 @@ pub fn station_config(
         kiosk: Default::default(),
         staff: Default::default(),
         simulation: true,
+        simulated_clock_offset_secs: None,
     }
 }
 

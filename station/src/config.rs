@@ -37,6 +37,25 @@ pub struct Category {
     pub hold_secs: Option<u32>,
 }
 
+/// A kind of mail with its own sanitising hold, chosen at the mailroom for post and counter
+/// intake: a parcel rests longer than a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Material {
+    /// Short id (`parcel`).
+    pub id: String,
+    /// What staff read, in Polish.
+    pub name_pl: String,
+    /// The same in English.
+    pub name_en: String,
+    /// How long it rests after sanitising, seconds.
+    pub hold_secs: u32,
+}
+
+/// The material every station knows without configuration: a paper letter, held for its
+/// category's time.
+pub const PAPER: &str = "paper";
+
 /// Everything a station needs to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +78,10 @@ pub struct StationConfig {
     pub status_url: String,
     /// Categories offered at the kiosk.
     pub categories: Vec<Category>,
+    /// What comes in besides paper letters (`[[materials]]`), each with its own hold; the
+    /// longer of the material's and the category's hold applies. Urn envelopes are paper.
+    #[serde(default)]
+    pub materials: Vec<Material>,
     /// The category used when a resident only presses the button, or skips the choice.
     pub default_category: String,
     /// Default sanitising hold, seconds.
@@ -94,6 +117,10 @@ pub struct StationConfig {
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
+    /// In simulation only: the wall clock reads this many seconds off the machine's from
+    /// start-up, as a Pi booting with a wrong clock does (negative: behind).
+    #[serde(default)]
+    pub simulated_clock_offset_secs: Option<i64>,
 }
 
 /// The urn kiosk's screen and container.
@@ -203,6 +230,15 @@ fn problem(key: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Whether `id` is fit to be stored in events and typed in config: 1–32 of a–z, 0–9 and _.
+fn is_short_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Longest hold anyone configures: 30 days.
 const MAX_HOLD_SECS: u32 = 30 * 24 * 3600;
 
@@ -223,13 +259,7 @@ impl StationConfig {
         let mut seen = HashSet::new();
         for (i, c) in self.categories.iter().enumerate() {
             let key = format!("categories[{i}]");
-            if c.id.is_empty()
-                || c.id.len() > 32
-                || !c
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
+            if !is_short_id(&c.id) {
                 return Err(problem(
                     &format!("{key}.id"),
                     "1–32 characters of a–z, 0–9 and _",
@@ -262,6 +292,36 @@ impl StationConfig {
                 return Err(problem(
                     &format!("{key}.hold_secs"),
                     format!("{secs} is outside 1..={MAX_HOLD_SECS}"),
+                ));
+            }
+        }
+        let mut materials = HashSet::new();
+        for (i, m) in self.materials.iter().enumerate() {
+            let key = format!("materials[{i}]");
+            if !is_short_id(&m.id) {
+                return Err(problem(
+                    &format!("{key}.id"),
+                    "1–32 characters of a–z, 0–9 and _",
+                ));
+            }
+            if !materials.insert(m.id.as_str()) {
+                return Err(problem(
+                    &format!("{key}.id"),
+                    format!("{} is listed twice", m.id),
+                ));
+            }
+            for (field, value) in [("name_pl", &m.name_pl), ("name_en", &m.name_en)] {
+                if records::Text::new(value.as_str()).is_err() || value.trim().is_empty() {
+                    return Err(problem(
+                        &format!("{key}.{field}"),
+                        "must be a non-empty line of at most 1024 bytes",
+                    ));
+                }
+            }
+            if !(1..=MAX_HOLD_SECS).contains(&m.hold_secs) {
+                return Err(problem(
+                    &format!("{key}.hold_secs"),
+                    format!("{} is outside 1..={MAX_HOLD_SECS}", m.hold_secs),
                 ));
             }
         }
@@ -302,6 +362,16 @@ impl StationConfig {
         self.kiosk.validate()?;
         self.staff.validate()?;
         crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
+        if let Some(offset) = self.simulated_clock_offset_secs {
+            let key = "simulated_clock_offset_secs";
+            if !self.simulation {
+                return Err(problem(key, "only with simulation = true"));
+            }
+            let max = crate::clock::MAX_SIMULATED_OFFSET_SECS;
+            if !(-max..=max).contains(&offset) {
+                return Err(problem(key, format!("{offset} is outside -{max}..={max}")));
+            }
+        }
         for (key, value) in [("name", &self.name), ("place", &self.place)] {
             if records::Text::new(value.as_str()).is_err() {
                 return Err(problem(key, "must be one line of at most 1024 bytes"));
@@ -328,5 +398,27 @@ impl StationConfig {
         self.category(category)
             .and_then(|c| c.hold_secs)
             .unwrap_or(self.hold_secs)
+    }
+
+    /// The material with this id; `paper` is known without configuration.
+    pub fn material(&self, id: &str) -> Option<&Material> {
+        self.materials.iter().find(|m| m.id == id)
+    }
+
+    /// The hold for mail of a category and material: the longer of the two, so that neither
+    /// rule is ever cut short by the other.
+    pub fn hold_for_material(&self, category: &str, material: &str) -> u32 {
+        let by_material = self.material(material).map_or(0, |m| m.hold_secs);
+        self.hold_for(category).max(by_material)
+    }
+
+    /// The departments mail can be forwarded to: every category's, once each, in config order.
+    pub fn departments(&self) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        self.categories
+            .iter()
+            .map(|c| c.department.as_str())
+            .filter(|d| seen.insert(*d))
+            .collect()
     }
 }

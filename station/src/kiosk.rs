@@ -12,14 +12,14 @@ use tokio::time::Instant;
 
 use crate::clock;
 use crate::config::{Category, StationConfig};
-use crate::devices::{Input, Lamp, PrintJob, Printer, PrinterStatus};
+use crate::devices::{Input, Lamp, Printer, PrinterStatus};
 use crate::kiosk_text::{self as said, Said};
 use crate::printer::setup::LabelTemplates;
+use crate::printing::{self, IntakeLabel, PrintFailure};
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
 use crate::staff::SharedStaff;
-use crate::template::{Field, Fields};
 use crate::urn_fill::{self, FillLevel, UrnFill};
 use crate::workflow::Command;
 
@@ -639,7 +639,7 @@ impl Kiosk {
         // Committed: from here on the deposit exists, whatever happens to the printer.
         let deposited_at = clock::local_text(now);
         let printed = self
-            .print_for(intake, &category, now, &deposited_at, reference.as_deref())
+            .print_for(intake, &category, now, reference.as_deref())
             .await;
         self.state = State::Drop {
             intake,
@@ -664,106 +664,34 @@ impl Kiosk {
         intake: IntakeId,
         category: &Category,
         now: records::Timestamp,
-        deposited_at: &str,
         reference: Option<&str>,
     ) -> bool {
-        let payload = match self
-            .log
-            .sign_receipt(intake, now.unix_ms.div_euclid(1000))
-            .await
-        {
-            Ok(p) => p.to_string(),
-            Err(e) => {
-                tracing::error!("kiosk: receipt not signed: {e}");
-                return false;
-            }
+        let label = IntakeLabel {
+            intake,
+            received_at: now,
+            channel: Channel::Urn,
+            category,
+            reference,
         };
-        let intake_text = intake.to_string();
-        let fields = Fields::new()
-            .with(Field::IntakeId, &intake_text)
-            .with(Field::DepositTime, deposited_at)
-            .with(Field::DepositDate, clock::local_date_text(now))
-            .with(Field::StationName, &self.config.name)
-            .with(Field::Place, &self.config.place)
-            .with(
-                Field::Category,
-                format!("{} / {}", category.name_pl, category.name_en),
-            )
-            .with(Field::Department, &category.department)
-            .with(Field::Channel, "urna / urn")
-            .with(Field::Reference, reference.unwrap_or("brak / none"))
-            .with(Field::ReceiptPayload, &payload)
-            .with(Field::StatusUrl, &self.config.status_url)
-            .with(Field::PrintedAt, deposited_at);
-        let templates = self.templates.clone();
-        let jobs = tokio::task::spawn_blocking(move || -> Result<[PrintJob; 2], String> {
-            let render = |template: &crate::template::Template| {
-                template.render(&fields).map_err(|e| e.to_string())
-            };
-            Ok([
-                PrintJob {
-                    label: LabelKind::Envelope,
-                    intake,
-                    image: render(&templates.envelope)?,
-                    qr_text: templates
-                        .envelope
-                        .encodes(Field::ReceiptPayload)
-                        .then(|| payload.clone()),
-                },
-                PrintJob {
-                    label: LabelKind::Receipt,
-                    intake,
-                    image: render(&templates.receipt)?,
-                    qr_text: templates
-                        .receipt
-                        .encodes(Field::ReceiptPayload)
-                        .then(|| payload.clone()),
-                },
-            ])
-        })
+        let printed = printing::print_intake(
+            &self.config,
+            &self.log,
+            &self.printer,
+            &self.templates,
+            &label,
+            &[LabelKind::Envelope, LabelKind::Receipt],
+        )
         .await;
-        let jobs = match jobs {
-            Ok(Ok(jobs)) => jobs,
-            Ok(Err(e)) => {
-                // Every template was rendered with sample values at start, so only a value
-                // that does not fit (an overlong reference on a fixed-size label) gets here.
-                tracing::error!("kiosk: label for {intake} not rendered: {e}");
-                return false;
-            }
-            Err(_) => return false,
-        };
-        for job in jobs {
-            let printer = self.printer.clone();
-            let label_kind = job.label;
-            let result = tokio::task::spawn_blocking(move || printer.print(&job))
-                .await
-                .unwrap_or(Err(PrinterStatus::Offline));
-            match result {
-                Ok(()) => {
-                    if let Err(e) = self
-                        .log
-                        .append(
-                            clock::now(),
-                            Payload::LabelPrinted {
-                                intake,
-                                label: label_kind,
-                            },
-                        )
-                        .await
-                    {
-                        tracing::error!("kiosk: printed label not recorded: {e}");
-                    }
-                }
-                Err(status) => {
-                    tracing::error!(
-                        "kiosk: printing {label_kind:?} for {intake} failed: {status:?}"
-                    );
+        match printed {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!("kiosk: labels for {intake}: {e}");
+                if matches!(e, PrintFailure::Printer(..)) {
                     self.check_printer().await;
-                    return false;
                 }
+                false
             }
         }
-        true
     }
 }
 

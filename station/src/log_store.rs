@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many have run.
 /// Never edit a released entry: add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -34,7 +35,22 @@ CREATE TABLE keys (
     key_id     BLOB PRIMARY KEY,
     public_key BLOB NOT NULL
 ) STRICT;
-"#];
+"#,
+    // The hold clock (`crate::hold_clock`): the station's own bookkeeping beside the signed
+    // events, never part of them or of what is sent to the registry.
+    r#"
+CREATE TABLE hold_clock (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    counter_ms        INTEGER NOT NULL CHECK (counter_ms >= 0),
+    last_wall_ms      INTEGER NOT NULL,
+    last_wall_trusted INTEGER NOT NULL CHECK (last_wall_trusted IN (0, 1))
+) STRICT;
+CREATE TABLE hold_starts (
+    intake_id TEXT PRIMARY KEY,
+    clock_ms  INTEGER NOT NULL CHECK (clock_ms >= 0)
+) STRICT;
+"#,
+];
 
 /// The newest schema this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -310,8 +326,10 @@ impl LogStore {
         Ok(out)
     }
 
-    /// Intakes in a hold that was not released yet, with the hold's end, oldest first.
-    pub fn open_holds(&self) -> Result<Vec<(records::IntakeId, records::Timestamp)>> {
+    /// Every hold started and not released, oldest first: the intake, the hold's length and
+    /// when, by the wall clock, it started. (Whether a hold is over is the hold clock's to say:
+    /// `crate::hold_clock`.)
+    pub fn open_holds(&self) -> Result<Vec<(records::IntakeId, u32, records::Timestamp)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT canonical FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
                (SELECT intake_id FROM events WHERE kind = 'hold_released')
@@ -320,16 +338,12 @@ impl LogStore {
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for row in rows {
+            // Every stored row was verified when it was written; `verify` reports any that
+            // was altered since, so an undecodable one is skipped here, not fatal.
             if let Ok(event) = encoding::decode(&row?)
                 && let records::Payload::HoldStarted { intake, hold_secs } = event.payload
             {
-                out.push((
-                    intake,
-                    records::Timestamp {
-                        unix_ms: event.recorded_at.unix_ms + i64::from(hold_secs) * 1000,
-                        trusted: event.recorded_at.trusted,
-                    },
-                ));
+                out.push((intake, hold_secs, event.recorded_at));
             }
         }
         Ok(out)

@@ -2,7 +2,6 @@
 //! collected into a sanitising hold, released when the hold is over (never before), forwarded to
 //! its category's department. Each step is a custody event, committed before it is shown.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,9 @@ use tokio::sync::{mpsc, watch};
 use crate::alerts_feed::AlertsView;
 use crate::clock;
 use crate::config::StationConfig;
-use crate::devices::Input;
+use crate::devices::{Input, Printer};
+use crate::hold_clock::{HoldClock, HoldProgress};
+use crate::printer::setup::LabelTemplates;
 use crate::scanned::{Scanned, classify};
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
@@ -22,9 +23,14 @@ use crate::staff::{self, Lockout, PinCheck, SharedStaff, StaffMember, StaffRole}
 use crate::workflow::{Command, Pin};
 
 mod bag;
+mod bin;
+mod department;
 mod early;
+mod intake;
 pub use bag::{BagView, ConfirmStep};
+pub use department::{CHANGE_REASON_CHARS, Change, ForwardView, check_change};
 pub use early::{EarlyView, REASON_CHARS};
+pub use intake::{IntakeForm, Refused, ValidIntake, validate as validate_intake};
 
 /// The result of the last scan, for the staff screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,10 +50,23 @@ pub struct ScanResult {
 pub struct Held {
     /// Its id.
     pub intake: String,
-    /// When the hold ends, local time.
+    /// When the hold should end, local time: the wall clock now plus what is left, for people
+    /// only (`—` while the wall clock is not trusted). The hold clock decides.
     pub until: String,
+    /// Seconds of the hold left on the hold clock, rounded up; 0 once it may be released.
+    pub remaining_secs: u64,
     /// Whether it may be released now.
     pub releasable: bool,
+}
+
+/// About when a hold ends, on the wall clock: for people only, and only while the clock is
+/// trusted.
+fn hold_end_estimate(now: Timestamp, progress: &HoldProgress) -> Option<Timestamp> {
+    let left_ms = i64::try_from(progress.remaining().as_millis()).unwrap_or(i64::MAX);
+    now.trusted.then(|| Timestamp {
+        unix_ms: now.unix_ms.saturating_add(left_ms),
+        trusted: true,
+    })
 }
 
 /// Everything the mailroom page shows.
@@ -65,8 +84,12 @@ pub struct MailroomView {
     pub bag: Option<BagView>,
     /// An early release offered or under way.
     pub early: Option<EarlyView>,
+    /// A released envelope that may be sent to another department than its category's.
+    pub forward: Option<ForwardView>,
     /// Today's forwarding lists, by department.
     pub forwarding: Vec<crate::forwarding::ForwardingList>,
+    /// Counts the results shown, so the page can tell a new result from the same one again.
+    pub results: u64,
     /// Counts up with every change.
     pub version: u64,
 }
@@ -112,6 +135,16 @@ pub struct MailroomInputs {
     pub alerts: watch::Receiver<AlertsView>,
 }
 
+/// What the mailroom prints with: envelope labels and receipts for post and counter intake,
+/// and quarantine bin labels.
+#[allow(missing_debug_implementations)] // the device traits are not Debug
+pub struct MailroomOutputs {
+    /// The label printer.
+    pub printer: Arc<dyn Printer>,
+    /// The templates, checked against the printer at start.
+    pub templates: Arc<LabelTemplates>,
+}
+
 /// Runs the mailroom until `shutdown`.
 pub async fn run(
     config: Arc<StationConfig>,
@@ -120,6 +153,7 @@ pub async fn run(
         mut commands,
         mut alerts,
     }: MailroomInputs,
+    outputs: Option<MailroomOutputs>,
     view: watch::Sender<MailroomView>,
     shutdown: Shutdown,
 ) {
@@ -129,15 +163,18 @@ pub async fn run(
         .ok();
     let staff = staff::open_shared(&config.data_dir).await;
     let mailroom = Mailroom {
+        hold_clock: HoldClock::new(log.clone(), config.longest_hold()),
         config,
         log,
         client,
         view,
-        started_here: Mutex::new(HashMap::new()),
         staff,
         session: Mutex::new(Session::SignedOut),
         bag: Mutex::new(None),
         early: Mutex::new(early::Early::None),
+        forward: Mutex::new(None),
+        printer: outputs.as_ref().map(|o| o.printer.clone()),
+        templates: outputs.map(|o| o.templates),
     };
     mailroom.refresh_holds().await;
     mailroom.refresh_forwarding().await;
@@ -167,12 +204,30 @@ pub async fn run(
                     mailroom.show(result);
                 }
                 Some(Command::Cancel) => {
-                    if let Some(result) = mailroom.cancel_early().or_else(|| mailroom.cancel_bag()) {
+                    let cancelled = mailroom
+                        .cancel_early()
+                        .or_else(|| mailroom.cancel_forward())
+                        .or_else(|| mailroom.cancel_bag());
+                    if let Some(result) = cancelled {
                         mailroom.show(result);
                     }
                 }
                 Some(Command::EarlyRelease(reason)) => {
                     let result = mailroom.early_step(reason);
+                    mailroom.show(result);
+                }
+                Some(Command::Intake(form)) => {
+                    let result = mailroom.intake(*form).await;
+                    mailroom.show(result);
+                    mailroom.refresh_holds().await;
+                }
+                Some(Command::ForwardElsewhere { department, reason }) => {
+                    let result = mailroom.forward_elsewhere(&department, &reason).await;
+                    mailroom.show(result);
+                    mailroom.refresh_forwarding().await;
+                }
+                Some(Command::PrintBinLabel) => {
+                    let result = mailroom.print_bin_label().await;
                     mailroom.show(result);
                 }
                 Some(Command::SignOut) => {
@@ -213,9 +268,9 @@ struct Mailroom {
     log: SharedLog,
     client: Option<reqwest::Client>,
     view: watch::Sender<MailroomView>,
-    /// Holds started by this process, on the monotonic clock: a wall-clock step forward (NTP
-    /// correcting a Pi that booted with an old time) cannot end them early.
-    started_here: Mutex<HashMap<IntakeId, (Instant, u32)>>,
+    /// Time that certainly passed, which holds are judged by: no wall-clock step, and no
+    /// restart on a wrong clock, ends one early.
+    hold_clock: HoldClock,
     /// The staff accounts; `None` when the file cannot be opened (nobody can sign in).
     staff: Option<SharedStaff>,
     /// Who is signed in.
@@ -224,6 +279,12 @@ struct Mailroom {
     bag: Mutex<Option<bag::BagCheck>>,
     /// An early release offered or under way.
     early: Mutex<early::Early>,
+    /// A released envelope waiting to be forwarded, which may go elsewhere.
+    forward: Mutex<Option<ForwardView>>,
+    /// The label printer; without one, intakes are recorded and staff write the id by hand.
+    printer: Option<Arc<dyn Printer>>,
+    /// The label templates.
+    templates: Option<Arc<LabelTemplates>>,
 }
 
 /// The sign-in, on the monotonic clock (a wall-clock step neither ends nor extends a session).
@@ -324,12 +385,8 @@ impl Mailroom {
             }
             other => other,
         };
-        if !self.touch_session() {
-            return failure(
-                None,
-                "Najpierw zaloguj się: zeskanuj swoją kartę i wpisz PIN.",
-                "Sign in first: scan your badge and type your PIN.",
-            );
+        if let Some(refused) = self.require_session() {
+            return refused;
         }
         let intake = match scanned {
             Ok(Scanned::Label(id)) => id,
@@ -362,6 +419,7 @@ impl Mailroom {
             Err(again) => return again,
         };
         let mut result = self.step(intake).await;
+        self.offer_forward_if_released(Some(intake)).await;
         if let Some((pl, en)) = note {
             // Not on the urn's list: said first, and shown as something to look at.
             result.ok = false;
@@ -395,17 +453,8 @@ impl Mailroom {
                     .as_deref()
                     .map(|c| self.config.hold_for(c))
                     .unwrap_or_else(|| self.config.longest_hold());
-                let result = self
-                    .log
-                    .append_all(vec![
-                        (now, Payload::Collected { intake }),
-                        (now, Payload::HoldStarted { intake, hold_secs }),
-                    ])
-                    .await;
-                match result {
-                    Ok(_) => {
-                        self.started_here()
-                            .insert(intake, (Instant::now(), hold_secs));
+                match self.start_hold(now, intake, hold_secs, true).await {
+                    Ok(()) => {
                         let until = clock::local_text(Timestamp {
                             unix_ms: now.unix_ms + i64::from(hold_secs) * 1000,
                             trusted: now.trusted,
@@ -419,40 +468,55 @@ impl Mailroom {
                     Err(e) => self.storage_failure(intake, e),
                 }
             }
-            Stage::Held { until } if now.unix_ms < until.unix_ms => {
-                self.offer_early(intake);
-                let until = clock::local_text(until);
-                failure(
-                    Some(intake),
-                    format!("Kwarantanna trwa do {until}. Nie wydawaj wcześniej."),
-                    format!("The hold lasts until {until}. Do not release it earlier."),
-                )
-            }
-            Stage::Held { until } if !(until.trusted && now.trusted) => {
-                self.offer_early(intake);
-                failure(
-                    Some(intake),
-                    format!(
-                        "Zegar stanowiska był niepewny — nie wiadomo, czy kwarantanna (do {}) minęła. Wezwij przełożonego.",
-                        clock::local_text(until)
-                    ),
-                    "The station's clock was not trusted, so the end of the hold is uncertain. Call a supervisor.",
-                )
-            }
-            Stage::Held { until } if self.held_here_too_briefly(intake) => {
-                self.offer_early(intake);
-                let until = clock::local_text(until);
-                failure(
-                    Some(intake),
-                    format!(
-                        "Kwarantanna jeszcze trwa (zegar stanowiska przestawił się; planowo do {until})."
-                    ),
-                    format!(
-                        "The hold is not over yet (the station's clock was changed; it was due to end at {until})."
-                    ),
-                )
-            }
-            Stage::Held { .. } => {
+            Stage::Held { until: planned } => {
+                // The hold clock decides: time that certainly passed since the hold started. The
+                // wall clock only says, for people, about when that will be.
+                let progress = match self.hold_clock.hold(intake).await {
+                    Ok(Some(progress)) => progress,
+                    found => {
+                        tracing::error!(
+                            "mailroom: no hold of {intake} on the hold clock: {found:?}"
+                        );
+                        self.offer_early(intake);
+                        return failure(
+                            Some(intake),
+                            "Nie wiadomo, ile jeszcze trwa kwarantanna — wezwij administratora. Nie wydawaj wcześniej.",
+                            "The station cannot tell how long the hold still lasts — call the administrator. Do not release it earlier.",
+                        );
+                    }
+                };
+                if !progress.is_over() {
+                    self.offer_early(intake);
+                    let left = progress.remaining_text();
+                    let (mut pl, mut en) = match hold_end_estimate(now, &progress) {
+                        Some(end) => (
+                            format!(
+                                "Kwarantanna trwa jeszcze {left} (do ok. {}). Nie wydawaj wcześniej.",
+                                clock::local_text(end)
+                            ),
+                            format!(
+                                "The hold lasts {left} more (until about {}). Do not release it earlier.",
+                                clock::local_text(end)
+                            ),
+                        ),
+                        None => (
+                            format!("Kwarantanna trwa jeszcze {left}. Nie wydawaj wcześniej."),
+                            format!("The hold lasts {left} more. Do not release it earlier."),
+                        ),
+                    };
+                    // The end recorded with the hold (and printed on its bin's label) came from the
+                    // wall clock then; say why it is not what counts when the two disagree.
+                    let moved = hold_end_estimate(now, &progress).is_some_and(|end| {
+                        planned.trusted && (end.unix_ms - planned.unix_ms).abs() > 60_000
+                    });
+                    if moved {
+                        pl.push_str(" Zegar stanowiska przestawiono albo stanowisko było wyłączone: liczy się czas, który na pewno minął.");
+                        en.push_str(
+                            " The station's clock was changed, or the station was off: the time that certainly passed counts.",
+                        );
+                    }
+                    return failure(Some(intake), pl, en);
+                }
                 match self
                     .log
                     .append(
@@ -503,6 +567,25 @@ impl Mailroom {
         }
     }
 
+    /// Starts an envelope's sanitising hold, after recording that it was collected from the urn
+    /// when it was.
+    async fn start_hold(
+        &self,
+        now: Timestamp,
+        intake: IntakeId,
+        hold_secs: u32,
+        collected: bool,
+    ) -> crate::Result<()> {
+        let mut events = Vec::with_capacity(2);
+        if collected {
+            events.push((now, Payload::Collected { intake }));
+        }
+        events.push((now, Payload::HoldStarted { intake, hold_secs }));
+        self.log.append_all(events).await?;
+        self.hold_clock.hold_started(intake).await;
+        Ok(())
+    }
+
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
         // Only this task uses it; a poisoned lock still holds a whole state.
         self.session
@@ -534,13 +617,27 @@ impl Mailroom {
             .as_ref()
             .map(|b| b.view());
         let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).view();
+        let forward = self.forward_view();
         self.view.send_modify(|v| {
             v.last = Some(result);
+            v.results += 1;
             v.staff = staff;
             v.bag = bag;
             v.early = early;
+            v.forward = forward;
             v.version += 1;
         });
+    }
+
+    /// `None` when someone is signed in (their idle time starts again); else the refusal to show.
+    fn require_session(&self) -> Option<ScanResult> {
+        (!self.touch_session()).then(|| {
+            failure(
+                None,
+                "Najpierw zaloguj się: zeskanuj swoją kartę i wpisz PIN.",
+                "Sign in first: scan your badge and type your PIN.",
+            )
+        })
     }
 
     /// Whether someone is signed in; if so, their session's idle time starts again.
@@ -723,22 +820,6 @@ impl Mailroom {
         )
     }
 
-    fn started_here(&self) -> std::sync::MutexGuard<'_, HashMap<IntakeId, (Instant, u32)>> {
-        // Only this task uses the map; a poisoned lock still holds whole entries.
-        self.started_here
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Whether this process started the hold and its own monotonic clock says it is not over.
-    fn held_here_too_briefly(&self, intake: IntakeId) -> bool {
-        self.started_here()
-            .get(&intake)
-            .is_some_and(|(started, secs)| {
-                started.elapsed() < Duration::from_secs(u64::from(*secs))
-            })
-    }
-
     fn storage_failure(&self, intake: IntakeId, e: crate::Error) -> ScanResult {
         tracing::error!("mailroom: event not recorded: {e}");
         failure(
@@ -769,19 +850,27 @@ impl Mailroom {
         });
     }
 
+    /// The hold list with every envelope's countdown. Each refresh also advances the hold clock
+    /// and saves it, so a crash loses no more than the time since the last one.
     async fn refresh_holds(&self) {
-        let holds = self
-            .log
-            .with(|log| log.store().open_holds())
-            .await
-            .unwrap_or_default();
-        let now = clock::now().unix_ms;
+        let holds = match self.hold_clock.open_holds().await {
+            Ok(holds) => holds,
+            Err(e) => {
+                // The last list stays up; nothing is released by it without asking the hold
+                // clock again.
+                tracing::error!("mailroom: the hold list cannot be read: {e}");
+                return;
+            }
+        };
+        let now = clock::now();
         let held = holds
-            .into_iter()
-            .map(|(intake, until)| Held {
-                intake: intake.to_string(),
-                until: clock::local_text(until),
-                releasable: now >= until.unix_ms,
+            .iter()
+            .map(|hold| Held {
+                intake: hold.intake.to_string(),
+                until: hold_end_estimate(now, hold)
+                    .map_or_else(|| "—".to_owned(), clock::local_text),
+                remaining_secs: hold.remaining_secs(),
+                releasable: hold.is_over(),
             })
             .collect::<Vec<_>>();
         self.view.send_if_modified(|v| {

@@ -30,6 +30,18 @@ input[type=text] { font-size: 1.4em; padding: 10px; width: 60%; }
 #signed-in { display: flex; align-items: center; gap: 12px; padding: 8px 16px; }
 #signed-in button { min-width: 0; padding: 8px 16px; font-size: 1em; margin: 0 0 0 auto; }
 #bag-panel h2 { margin: 0 0 6px; }
+.result { display: flex; gap: 20px; align-items: center; font-size: 1.3em; border-width: 6px; }
+.result .sign { font-size: 3em; margin: 0; line-height: 1; }
+.result.ok .sign { color: #1b5e20; } .result.alert .sign { color: #8b0000; }
+.flash { animation: flash 0.5s ease-out 2; }
+@keyframes flash { 50% { box-shadow: 0 0 0 12px rgba(0, 0, 0, 0.25); } }
+.countdown { font-family: "DejaVu Sans Mono", monospace; font-size: 1.2em; }
+details#intake, details#forward-panel { border: 2px solid #1d3557; border-radius: 8px; padding: 8px 16px; margin: 12px 0; background: #fff; }
+details#intake summary, details#forward-panel summary { font-size: 1.3em; font-weight: bold; cursor: pointer; padding: 8px 0; }
+form.intake { display: grid; grid-template-columns: 1fr 1fr; gap: 12px 24px; align-items: end; }
+form.intake label { display: block; font-weight: bold; }
+form.intake input[type=text], form.intake select, form.intake input[type=date] { display: block; width: 100%; font-size: 1.2em; padding: 8px; box-sizing: border-box; }
+form.intake fieldset { grid-column: 1 / -1; font-size: 1.2em; }
 "#;
 
 /// Escaping and posting, for every page's script.
@@ -280,7 +292,47 @@ new EventSource('/kiosk/stream').onmessage = e => render(JSON.parse(e.data));
 
 /// The mailroom staff screen.
 pub fn mailroom(config: &StationConfig) -> String {
-    let body = r#"
+    let categories = config
+        .categories
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<option value="{}">{} / {}</option>"#,
+                escape(&c.id),
+                escape(&c.name_pl),
+                escape(&c.name_en)
+            )
+        })
+        .collect::<String>();
+    let materials = config
+        .materials
+        .iter()
+        .map(|m| {
+            format!(
+                r#"<option value="{}">{} / {}</option>"#,
+                escape(&m.id),
+                escape(&m.name_pl),
+                escape(&m.name_en)
+            )
+        })
+        .collect::<String>();
+    let intake = format!(
+        r#"<details id="intake"><summary>Przyjmij pismo z poczty lub z biura podawczego<span class="en">Take in a letter that came by post or at the counter</span></summary>
+<form id="intake-form" class="intake">
+<fieldset><legend>Jak wpłynęło <span class="en">How it came</span></legend>
+<label><input type="radio" name="channel" value="post" checked> poczta <span class="en">post</span></label>
+<label><input type="radio" name="channel" value="counter"> biuro podawcze <span class="en">counter</span></label></fieldset>
+<label>Czego dotyczy <span class="en">About</span><select name="category" id="intake-category">{categories}</select></label>
+<label>Rodzaj <span class="en">Kind</span><select name="material" id="intake-material"><option value="paper">List / Letter</option>{materials}</select></label>
+<label>Nadawca (puste = brak danych) <span class="en">Sender (blank = no data)</span><input type="text" name="sender" id="intake-sender" maxlength="200" autocomplete="off"></label>
+<label>Sygnatura <span class="en">Reference</span><input type="text" name="reference" id="intake-reference" maxlength="64" autocomplete="off"></label>
+<label>Załączniki <span class="en">Attachments</span><input type="text" name="attachments" id="intake-attachments" inputmode="numeric" maxlength="3" autocomplete="off"></label>
+<label>Data wpływu, poczta (puste = dziś) <span class="en">Date received, post (blank = today)</span><input type="date" name="received" id="intake-received"></label>
+<button class="primary" type="submit" id="intake-submit">Przyjmij i drukuj etykietę<span class="en">Take in and print the label</span></button>
+</form></details>"#
+    );
+    let body = format!(
+        r#"
 <div id="who"></div>
 <form id="scan-form"><label>Zeskanuj kartę albo etykietę koperty <span class="en">Scan your badge or the envelope's label</span><br>
 <input type="text" name="code" id="code" autofocus autocomplete="off"></label>
@@ -289,12 +341,16 @@ pub fn mailroom(config: &StationConfig) -> String {
 <input type="password" name="pin" id="pin" inputmode="numeric" autocomplete="off" maxlength="12"></label>
 <button class="primary" type="submit">Zaloguj <span class="en">Sign in</span></button></form>
 <div id="bag"></div>
-<div id="last"></div>
+<div id="last" role="status" aria-live="assertive"></div>
 <div id="early"></div>
+<div id="forward"></div>
+{intake}
 <section id="devices"></section>
 <section id="forwarding"></section>
 <h2>W kwarantannie <span class="en">In sanitising hold</span></h2>
-<table><thead><tr><th>Numer <span class="en">Intake</span></th><th>Do <span class="en">Until</span></th><th>Stan <span class="en">State</span></th></tr></thead><tbody id="held"></tbody></table>"#;
+<button id="bin-label" onclick="post('/mailroom/bin')">Drukuj etykietę pojemnika<span class="en">Print the bin label</span></button>
+<table><thead><tr><th>Numer <span class="en">Intake</span></th><th>Do <span class="en">Until</span></th><th>Zostało <span class="en">Left</span></th><th>Stan <span class="en">State</span></th></tr></thead><tbody id="held"></tbody></table>"#
+    );
     let script = r#"
 document.getElementById('scan-form').onsubmit = async e => {
   e.preventDefault();
@@ -308,6 +364,43 @@ document.getElementById('pin-form').onsubmit = async e => {
   await fetch('/mailroom/pin', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'pin=' + encodeURIComponent(pin.value) });
   pin.value = '';
 };
+let intakeSent = false;
+document.getElementById('intake-form').onsubmit = async e => {
+  e.preventDefault();
+  intakeSent = true;
+  await fetch('/mailroom/intake', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(new FormData(e.target)).toString() });
+};
+// A sound for every result, so a clerk with an envelope in each hand need not look: one high
+// tone for done, two low ones for "look at the screen". Kept in `urnaBeeps` for the tests.
+let audio = null;
+window.urnaBeeps = [];
+function beep(ok) {
+  window.urnaBeeps.push(ok ? 'ok' : 'error');
+  try {
+    audio = audio || new AudioContext();
+    const tones = ok ? [[880, 0, 0.12]] : [[220, 0, 0.2], [175, 0.28, 0.3]];
+    for (const [hz, start, secs] of tones) {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = ok ? 'sine' : 'square'; osc.frequency.value = hz; gain.gain.value = 0.25;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(audio.currentTime + start); osc.stop(audio.currentTime + start + secs);
+    }
+  } catch (e) { /* no sound device: the colour still says it */ }
+}
+function left(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+  const hms = [h, m, sec].map(n => String(n).padStart(2, '0')).join(':');
+  return d ? d + ' d ' + hms : hms;
+}
+function tick() {
+  for (const cell of document.querySelectorAll('#held [data-ends]')) {
+    const ms = Number(cell.dataset.ends) - Date.now();
+    cell.textContent = ms > 0 ? left(ms) : '00:00:00';
+  }
+}
+setInterval(tick, 1000);
+let resultsSeen = null;
 function render(v) {
   const s = v.staff;
   let who = '';
@@ -368,9 +461,39 @@ function render(v) {
   pinForm.hidden = !(s.step === 'awaiting_pin' || (b && b.confirm === 'pin') || (early && early.step === 'pin'));
   // The field under the staff member's fingers: the PIN while one is asked for, else the scan.
   if (!pinForm.hidden && wasHidden) document.getElementById('pin').focus();
-  if (pinForm.hidden && !reasonField && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();
+  const f = v.forward;
+  const forward = document.getElementById('forward');
+  // Rebuilt only when the envelope changes, so what is typed survives the live updates.
+  if ((forward.dataset.intake || '') !== (f ? f.intake : '')) {
+    forward.dataset.intake = f ? f.intake : '';
+    forward.innerHTML = f ? '<details id="forward-panel"><summary>Przekaż ' + esc(f.intake) + ' do innego wydziału niż: ' + esc(f.department || '—') +
+      '<span class="en">Forward it to another department</span></summary><form id="forward-form" class="intake">' +
+      '<label>Wydział <span class="en">Department</span><select name="department" id="forward-department">' +
+      f.departments.map(d => '<option>' + esc(d) + '</option>').join('') + '</select></label>' +
+      '<label>Powód zmiany <span class="en">Why</span><input type="text" name="reason" id="forward-reason" maxlength="500" autocomplete="off"></label>' +
+      '<button class="primary" type="submit" id="forward-submit">Przekaż<span class="en">Forward</span></button>' +
+      '<button type="button" onclick="post(\'/mailroom/early/cancel\')">Anuluj<span class="en">Cancel</span></button></form></details>' : '';
+    const form = document.getElementById('forward-form');
+    if (form) form.onsubmit = async e => {
+      e.preventDefault();
+      await fetch('/mailroom/forward', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(new FormData(form)).toString() });
+    };
+  }
+  const intakePanel = document.getElementById('intake');
+  if (pinForm.hidden && !reasonField && !intakePanel.contains(document.activeElement) && !forward.contains(document.activeElement) && document.activeElement !== document.getElementById('code')) document.getElementById('code').focus();
   const last = v.last;
-  document.getElementById('last').innerHTML = last ? '<div class="' + (last.ok ? 'ok' : 'alert') + '"><p class="big">' + esc(last.intake || '') + '</p><p>' + esc(last.message_pl) + '<span class="en">' + esc(last.message_en) + '</span></p></div>' : '';
+  const fresh = resultsSeen !== null && v.results !== resultsSeen;
+  resultsSeen = v.results;
+  document.getElementById('last').innerHTML = last ? '<div class="result ' + (last.ok ? 'ok' : 'alert') + (fresh ? ' flash' : '') + '" id="result" data-ok="' + last.ok + '"><p class="sign" aria-hidden="true">' + (last.ok ? '✔' : '✖') + '</p><div><p class="big">' + esc(last.intake || '') + '</p><p>' + esc(last.message_pl) + '<span class="en">' + esc(last.message_en) + '</span></p></div></div>' : '';
+  if (fresh && last) {
+    beep(last.ok);
+    if (intakeSent && last.ok && last.intake) {
+      intakeSent = false;
+      document.getElementById('intake-form').reset();
+      intakePanel.open = false;
+      document.getElementById('code').focus();
+    }
+  }
   const d = v.devices;
   let devices = '';
   if (d.alerts.length) devices = '<div class="alert" id="device-alerts"><h2>Urządzenia wymagają uwagi <span class="en">Devices need attention</span></h2><ul>' +
@@ -382,7 +505,9 @@ function render(v) {
     '<h2>Przekazane dziś <span class="en">Forwarded today</span></h2><ul>' + v.forwarding.map(l =>
       '<li>' + esc(l.department) + ': <strong>' + l.entries.length + '</strong> ' +
       '<a href="/mailroom/forwarding?department=' + encodeURIComponent(l.department) + '" target="_blank">lista do druku<span class="en">printable list</span></a></li>').join('') + '</ul>' : '';
-  document.getElementById('held').innerHTML = v.held.map(h => '<tr><td>' + esc(h.intake) + '</td><td>' + esc(h.until) + '</td><td>' +
+  const now = Date.now();
+  document.getElementById('held').innerHTML = v.held.map(h => '<tr data-intake="' + esc(h.intake) + '"><td>' + esc(h.intake) + '</td><td>' + esc(h.until) + '</td>' +
+    (h.remaining_secs === undefined ? '<td></td>' : '<td class="countdown" data-ends="' + (now + h.remaining_secs * 1000) + '">' + left(h.remaining_secs * 1000) + '</td>') + '<td>' +
     (h.releasable ? 'do wydania <span class="en">ready to release</span>' : 'trwa <span class="en">holding</span>') + '</td></tr>').join('');
 }
 fetch('/mailroom/state').then(r => r.json()).then(render);
@@ -392,7 +517,7 @@ new EventSource('/mailroom/stream').onmessage = e => render(JSON.parse(e.data));
         "Kancelaria — stanowisko",
         "Mailroom counter",
         config,
-        body,
+        &body,
         script,
     )
 }

@@ -45,6 +45,11 @@ pub async fn run(
             "only simulated hardware is available in this build; set simulation = true".into(),
         ));
     }
+    // A simulated wrong clock at boot is set before the log or the workflow reads the time.
+    if let Some(offset) = config.simulated_clock_offset_secs {
+        crate::clock::set_simulated_offset_secs(offset);
+        tracing::info!("simulation: the wall clock reads {offset} s off the machine's");
+    }
     // Checked before anything is opened: a template that cannot print on the printer must
     // stop the station, not surface at the first resident's deposit.
     let (printer_name, printer_config) =
@@ -146,22 +151,24 @@ pub async fn run(
         sync_tx,
         shutdown.clone(),
     ));
+    // Both roles print: the kiosk its deposits' labels and receipts, the mailroom post and
+    // counter intakes' and the quarantine bins' labels.
+    let printer: Arc<dyn Printer> = Arc::new(
+        sim_printer
+            .station_printer(
+                printer_config.language(),
+                // A retry on loopback costs nothing: the printer is back within a second of
+                // the control page's "OK".
+                LinkTimeouts {
+                    reconnect_max_ms: 1_000,
+                    ..LinkTimeouts::default()
+                },
+            )
+            .map_err(io("simulated printer"))?,
+    );
     let (kiosk_view, mailroom_view) = match config.role {
         Role::Urn => {
             let (tx, rx) = watch::channel(KioskView::initial());
-            let printer: Arc<dyn Printer> = Arc::new(
-                sim_printer
-                    .station_printer(
-                        printer_config.language(),
-                        // A retry on loopback costs nothing: the printer is back within a
-                        // second of the control page's "OK".
-                        LinkTimeouts {
-                            reconnect_max_ms: 1_000,
-                            ..LinkTimeouts::default()
-                        },
-                    )
-                    .map_err(io("simulated printer"))?,
-            );
             let lamp: Arc<dyn Lamp> = Arc::new(lamp.clone());
             tasks.spawn(kiosk::run(
                 config.clone(),
@@ -193,6 +200,10 @@ pub async fn run(
                     commands: commands_rx,
                     alerts: alerts_rx,
                 },
+                Some(mailroom::MailroomOutputs {
+                    printer,
+                    templates: Arc::new(templates),
+                }),
                 tx,
                 shutdown.clone(),
             ));

@@ -92,7 +92,14 @@ pub fn app(state: WebState) -> Router {
             .route("/mailroom/forwarding", get(mailroom_forwarding))
             .route("/mailroom/early/start", post(mailroom_early_start))
             .route("/mailroom/early/reason", post(mailroom_early_reason))
-            .route("/mailroom/early/cancel", post(mailroom_bag_cancel)),
+            .route("/mailroom/early/cancel", post(mailroom_bag_cancel))
+            .route(
+                "/mailroom/intake",
+                post(mailroom_intake)
+                    .layer(axum::extract::DefaultBodyLimit::max(MAX_INTAKE_FORM_BYTES)),
+            )
+            .route("/mailroom/bin", post(mailroom_bin_label))
+            .route("/mailroom/forward", post(mailroom_forward_elsewhere)),
     };
     if state.sim_printer.is_some() {
         router = router
@@ -105,7 +112,8 @@ pub fn app(state: WebState) -> Router {
             .route("/sim/printer", post(sim_printer))
             .route("/sim/devices", get(sim_devices))
             .route("/sim/labels", get(sim_labels))
-            .route("/sim/labels/{file}", get(sim_label_png));
+            .route("/sim/labels/{file}", get(sim_label_png))
+            .route("/sim/clock", post(sim_clock));
     }
     router.with_state(state)
 }
@@ -315,6 +323,48 @@ async fn mailroom_early_reason(
     send(&state, Command::EarlyRelease(Some(form.reason))).await
 }
 
+/// Largest intake form accepted: every field at its limit, with room for percent-encoding.
+const MAX_INTAKE_FORM_BYTES: usize = 8 * 1024;
+
+/// Parsed here, checked in the workflow (which answers on the staff's screen).
+async fn mailroom_intake(
+    State(state): State<WebState>,
+    Form(form): Form<crate::mailroom::IntakeForm>,
+) -> Response {
+    send(&state, Command::Intake(Box::new(form))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardForm {
+    department: String,
+    reason: String,
+}
+
+async fn mailroom_forward_elsewhere(
+    State(state): State<WebState>,
+    Form(form): Form<ForwardForm>,
+) -> Response {
+    // Checked in the workflow; bounded here so a pasted file is not carried further.
+    if form.reason.len() > 4 * crate::mailroom::CHANGE_REASON_CHARS.end()
+        || form.department.len() > 4096
+    {
+        return bad_request("department or reason too long");
+    }
+    send(
+        &state,
+        Command::ForwardElsewhere {
+            department: form.department,
+            reason: form.reason,
+        },
+    )
+    .await
+}
+
+async fn mailroom_bin_label(State(state): State<WebState>) -> Response {
+    send(&state, Command::PrintBinLabel).await
+}
+
 async fn mailroom_page(State(state): State<WebState>) -> Html<String> {
     Html(crate::pages::mailroom(&state.config))
 }
@@ -465,4 +515,24 @@ async fn style() -> Response {
         crate::pages::STYLE,
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct SimClock {
+    offset_secs: i64,
+}
+
+/// Steps the simulated wall clock: sets its offset from the machine's, for every station in this
+/// process (they share one clock, as on one machine). Answers with the reading it gives now.
+async fn sim_clock(Json(body): Json<SimClock>) -> Response {
+    let max = crate::clock::MAX_SIMULATED_OFFSET_SECS;
+    if !(-max..=max).contains(&body.offset_secs) {
+        return bad_request("offset_secs is out of range");
+    }
+    crate::clock::set_simulated_offset_secs(body.offset_secs);
+    tracing::info!(
+        "simulation: the wall clock now reads {} s off the machine's",
+        body.offset_secs
+    );
+    Json(crate::clock::now()).into_response()
 }

@@ -23,6 +23,17 @@ pub enum Command {
     FinishBag,
     /// "Release early" on the mailroom's screen (`None`), or the written reason (`Some`).
     EarlyRelease(Option<String>),
+    /// A letter that came by post or at the counter, as typed on the mailroom's form.
+    Intake(Box<crate::mailroom::IntakeForm>),
+    /// "Forward to another department" on the mailroom's screen, with the written reason.
+    ForwardElsewhere {
+        /// The department chosen.
+        department: String,
+        /// Why.
+        reason: String,
+    },
+    /// "Print the bin label" on the mailroom's screen: for every hold not yet in a labelled bin.
+    PrintBinLabel,
 }
 
 /// A typed PIN: its `Debug` never shows it, so no log line can.
