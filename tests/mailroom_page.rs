@@ -781,6 +781,41 @@ async fn post_and_counter_intake_print_labels_start_holds_and_fill_a_labelled_bi
     assert_eq!(labels.len(), 4, "{labels:?}");
     assert_eq!(labels[3].0, "bin");
 
+    // The printer runs out of paper: the screen says so, an intake is still recorded (with
+    // the id to write by hand), and the fault is raised and cleared in the log.
+    assert_eq!(
+        post(
+            &client,
+            &format!("{mailroom}/sim/printer"),
+            Some(serde_json::json!({ "fault": "paper_out" }))
+        )
+        .await,
+        202
+    );
+    screen.shows(r#"id="printer-alert""#).await;
+    says(&screen, "Brak papieru w drukarce").await;
+    screen.click("#intake summary").await;
+    screen.click("#intake-submit").await;
+    says(&screen, "etykieta się nie wydrukowała").await;
+    let unprinted = result_intake(&screen).await;
+    assert!(unprinted.starts_with("GWK2-"), "{unprinted}");
+    screen
+        .screenshot(&shots.join("05-printer-out-of-paper.png"))
+        .await;
+    assert_eq!(
+        post(
+            &client,
+            &format!("{mailroom}/sim/printer"),
+            Some(serde_json::json!({ "fault": "none" }))
+        )
+        .await,
+        202
+    );
+    eventually("the printer alert gone", || async {
+        (!screen.exists("#printer-alert").await).then_some(())
+    })
+    .await;
+
     // What the log says: the post intake's fields, the parcel's longer hold, the bin label
     // recorded for each envelope; and all of it reaches the registry.
     let events = mailroom_events(dir);
@@ -810,7 +845,11 @@ async fn post_and_counter_intake_print_labels_start_holds_and_fill_a_labelled_bi
         .collect();
     assert_eq!(
         holds,
-        vec![(parcel.clone(), 3 * 3600), (counter.clone(), 3600)]
+        vec![
+            (parcel.clone(), 3 * 3600),
+            (counter.clone(), 3600),
+            (unprinted.clone(), 3600)
+        ]
     );
     let bin_labels = events
         .iter()
@@ -825,6 +864,23 @@ async fn post_and_counter_intake_print_labels_start_holds_and_fill_a_labelled_bi
         })
         .count();
     assert_eq!(bin_labels, 2);
+    let printer_faults: Vec<String> = events
+        .iter()
+        .filter_map(|p| match p {
+            Payload::FaultRaised { device, fault } => Some(format!("raised {device:?} {fault}")),
+            Payload::FaultCleared { device, fault } => Some(format!("cleared {device:?} {fault}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        printer_faults,
+        ["raised Printer paper_out", "cleared Printer paper_out"]
+    );
+    assert!(
+        events
+            .iter()
+            .any(|p| p.intake().is_some_and(|i| i.to_string() == unprinted))
+    );
     registry_has_all_of(&client, &registry, dir, MAILROOM).await;
     let view = get_json(&client, &format!("{registry}/api/intakes/{counter}")).await;
     assert_eq!(view["channel"], "counter");

@@ -559,27 +559,7 @@ impl Kiosk {
             return;
         }
         let previous = std::mem::replace(&mut self.printer_status, status);
-        // From one alert straight to another (paper out, then the cover opened to load it),
-        // the first is cleared and the second raised: every raised fault is cleared one day,
-        // so the registry's list of open faults never keeps a stale one. Paper running low is
-        // raised too, though the kiosk still prints: staff can bring paper before it runs out.
-        let mut payloads = Vec::new();
-        if let Some(fault) = previous.alert_name()
-            && status.alert_name() != Some(fault)
-        {
-            payloads.push(Payload::FaultCleared {
-                device: Device::Printer,
-                fault: text(fault),
-            });
-        }
-        if let Some(fault) = status.alert_name()
-            && previous.alert_name() != Some(fault)
-        {
-            payloads.push(Payload::FaultRaised {
-                device: Device::Printer,
-                fault: text(fault),
-            });
-        }
+        let payloads = printing::fault_events(previous, status);
         if payloads.is_empty() {
             return;
         }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use crate::alerts_feed::AlertsView;
 use crate::clock;
 use crate::config::StationConfig;
-use crate::devices::{Input, Printer};
+use crate::devices::{Input, Printer, PrinterStatus};
 use crate::hold_clock::{HoldClock, HoldProgress};
 use crate::printer::setup::LabelTemplates;
 use crate::scanned::{Scanned, classify};
@@ -27,6 +27,7 @@ mod bin;
 mod department;
 mod early;
 mod intake;
+mod printer;
 pub use bag::{BagView, ConfirmStep};
 pub use department::{CHANGE_REASON_CHARS, Change, ForwardView, check_change};
 pub use early::{EarlyView, REASON_CHARS};
@@ -86,6 +87,8 @@ pub struct MailroomView {
     pub early: Option<EarlyView>,
     /// A released envelope that may be sent to another department than its category's.
     pub forward: Option<ForwardView>,
+    /// What is wrong with the label printer, Polish / English; `None` when it is ready.
+    pub printer: Option<String>,
     /// Today's forwarding lists, by department.
     pub forwarding: Vec<crate::forwarding::ForwardingList>,
     /// Counts the results shown, so the page can tell a new result from the same one again.
@@ -157,10 +160,11 @@ pub async fn run(
     view: watch::Sender<MailroomView>,
     shutdown: Shutdown,
 ) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .ok();
+    // Lookups are signed like every request to the registry; without a key (unit tests) the
+    // mailroom works on what its own log says.
+    let client =
+        crate::signed_client::SignedClient::from_key_file(&config.registry_url, &config.key_file)
+            .ok();
     let staff = staff::open_shared(&config.data_dir).await;
     let mailroom = Mailroom {
         hold_clock: HoldClock::new(log.clone(), config.longest_hold()),
@@ -173,11 +177,14 @@ pub async fn run(
         bag: Mutex::new(None),
         early: Mutex::new(early::Early::None),
         forward: Mutex::new(None),
+        // Assumed ready until asked, so that a printer already at fault at start is recorded.
+        printer_status: Mutex::new(PrinterStatus::Ready),
         printer: outputs.as_ref().map(|o| o.printer.clone()),
         templates: outputs.map(|o| o.templates),
     };
     mailroom.refresh_holds().await;
     mailroom.refresh_forwarding().await;
+    mailroom.check_printer().await;
     let mut forwarding_day = clock::local_day_start_ms(clock::now());
     let mut alerts_open = true;
     loop {
@@ -218,6 +225,7 @@ pub async fn run(
                 }
                 Some(Command::Intake(form)) => {
                     let result = mailroom.intake(*form).await;
+                    mailroom.check_printer().await;
                     mailroom.show(result);
                     mailroom.refresh_holds().await;
                 }
@@ -228,6 +236,7 @@ pub async fn run(
                 }
                 Some(Command::PrintBinLabel) => {
                     let result = mailroom.print_bin_label().await;
+                    mailroom.check_printer().await;
                     mailroom.show(result);
                 }
                 Some(Command::SignOut) => {
@@ -240,6 +249,7 @@ pub async fn run(
             },
             _ = tokio::time::sleep(REFRESH) => {
                 mailroom.refresh_holds().await;
+                mailroom.check_printer().await;
                 let day = clock::local_day_start_ms(clock::now());
                 if day != forwarding_day {
                     forwarding_day = day;
@@ -263,10 +273,13 @@ pub async fn run(
     }
 }
 
+/// How long a lookup at the registry may keep staff waiting.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 struct Mailroom {
     config: Arc<StationConfig>,
     log: SharedLog,
-    client: Option<reqwest::Client>,
+    client: Option<crate::signed_client::SignedClient>,
     view: watch::Sender<MailroomView>,
     /// Time that certainly passed, which holds are judged by: no wall-clock step, and no
     /// restart on a wrong clock, ends one early.
@@ -285,6 +298,8 @@ struct Mailroom {
     printer: Option<Arc<dyn Printer>>,
     /// The label templates.
     templates: Option<Arc<LabelTemplates>>,
+    /// The printer's state when last asked.
+    printer_status: Mutex<PrinterStatus>,
 }
 
 /// The sign-in, on the monotonic clock (a wall-clock step neither ends nor extends a session).
@@ -364,11 +379,10 @@ impl Mailroom {
     /// What the registry knows of the intake (its category and department).
     async fn lookup(&self, intake: IntakeId) -> Option<IntakeView> {
         let client = self.client.as_ref()?;
-        let url = format!(
-            "{}/api/intakes/{intake}",
-            self.config.registry_url.trim_end_matches('/')
-        );
-        let response = client.get(url).send().await.ok()?;
+        let response = client
+            .get(&format!("/api/intakes/{intake}"), Some(LOOKUP_TIMEOUT))
+            .await
+            .ok()?;
         if !response.status().is_success() {
             return None;
         }

@@ -340,6 +340,7 @@ pub fn mailroom(config: &StationConfig) -> String {
 <form id="pin-form" hidden><label>PIN <span class="en">PIN</span><br>
 <input type="password" name="pin" id="pin" inputmode="numeric" autocomplete="off" maxlength="12"></label>
 <button class="primary" type="submit">Zaloguj <span class="en">Sign in</span></button></form>
+<div id="printer"></div>
 <div id="bag"></div>
 <div id="last" role="status" aria-live="assertive"></div>
 <div id="early"></div>
@@ -494,6 +495,9 @@ function render(v) {
       document.getElementById('code').focus();
     }
   }
+  const slash = (v.printer || '').indexOf(' / ');
+  document.getElementById('printer').innerHTML = v.printer ? '<div class="alert" id="printer-alert"><strong>Drukarka etykiet:</strong> ' +
+    esc(slash < 0 ? v.printer : v.printer.slice(0, slash)) + '<span class="en">Label printer: ' + esc(slash < 0 ? '' : v.printer.slice(slash + 3)) + '</span></div>' : '';
   const d = v.devices;
   let devices = '';
   if (d.alerts.length) devices = '<div class="alert" id="device-alerts"><h2>Urządzenia wymagają uwagi <span class="en">Devices need attention</span></h2><ul>' +

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use records::{Channel, IntakeId, LabelKind, Payload, Timestamp};
+use records::{Channel, Device, IntakeId, LabelKind, Payload, Text, Timestamp};
 
 use crate::clock;
 use crate::config::{Category, StationConfig};
@@ -35,6 +35,32 @@ impl std::fmt::Display for PrintFailure {
             PrintFailure::Printer(label, status) => write!(f, "{label:?} not printed: {status:?}"),
         }
     }
+}
+
+/// The events a printer's change of state calls for. From one alert straight to another (paper
+/// out, then the cover opened to load it) the first is cleared and the second raised: every
+/// raised fault is cleared one day, so the registry's list of open faults never keeps a stale
+/// one. Paper running low is raised too, though the printer still prints: staff can bring
+/// paper before it runs out.
+pub fn fault_events(previous: PrinterStatus, now: PrinterStatus) -> Vec<Payload> {
+    let mut events = Vec::new();
+    if let Some(fault) = previous.alert_name()
+        && now.alert_name() != Some(fault)
+    {
+        events.push(Payload::FaultCleared {
+            device: Device::Printer,
+            fault: Text::sanitized(fault),
+        });
+    }
+    if let Some(fault) = now.alert_name()
+        && previous.alert_name() != Some(fault)
+    {
+        events.push(Payload::FaultRaised {
+            device: Device::Printer,
+            fault: Text::sanitized(fault),
+        });
+    }
+    events
 }
 
 /// An intake as its labels show it.
