@@ -71,6 +71,7 @@ pub fn station_config(
         badge_prefix: "URNA-STAFF:".to_owned(),
         scanner: None,
         hid_scanner: None,
+        vision: None,
         printers: Default::default(),
         labels: Default::default(),
         gpio: None,
@@ -161,8 +162,10 @@ pub async fn start(data: &Path, port: u16, shutdown: Shutdown) -> Result<Running
         let key = load_or_make_key(&config.key_file)?;
         // The mailroom signs its staff in; the urn, the two staff who empty it.
         seed_demo_staff(&dir)?;
-        // Enrolled by the demo itself; a real office approves the fingerprint (a later issue).
+        // Enrolled and approved by the demo itself; a real office approves the fingerprint a
+        // new station shows (`urna registry approve`).
         registry.enrol(code, name, key.public()).await?;
+        registry.approve(&key.fingerprint(), Some(name)).await?;
         let listener = bind(port + 1 + i as u16).await?;
         stations.push((config, key, listener));
     }

@@ -62,6 +62,42 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// The registry office's stations: approve a new station's key, revoke a station, list keys.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Approve the key a station shows (`urna doctor`, its service screen): typed or scanned.
+    Approve {
+        /// The registry's data directory (holding register.db; the demo's is var/registry).
+        #[arg(long)]
+        data: PathBuf,
+        /// The fingerprint, e.g. 3f2a-09bc-…; dashes, spaces and case do not matter.
+        #[arg(long)]
+        fingerprint: String,
+        /// A name for people, for a station not enrolled before (default: its code).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke every key of a station: whatever it sends from now on is refused.
+    Revoke {
+        /// The registry's data directory (holding register.db).
+        #[arg(long)]
+        data: PathBuf,
+        /// The station's code, e.g. GWU2.
+        #[arg(long)]
+        station: String,
+    },
+    /// List every station key the registry knows: pending, approved, retired, revoked.
+    Keys {
+        /// The registry's data directory (holding register.db).
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,7 +299,70 @@ fn run(cli: Cli) -> Result<()> {
             command: PrinterCommand::Status { name, config },
         } => printer_status(&config, &name),
         Command::Staff { command } => staff(command),
+        Command::Registry { command } => registry_admin(command),
     }
+}
+
+/// The register file inside a registry's data directory.
+const REGISTER_FILE: &str = "register.db";
+
+fn registry_admin(command: RegistryCommand) -> Result<()> {
+    let open = |data: &PathBuf| -> Result<registry::Registry> {
+        let path = data.join(REGISTER_FILE);
+        anyhow::ensure!(
+            path.is_file(),
+            "{} does not exist: is --data the registry's data directory?",
+            path.display()
+        );
+        // Categories play no part in enrolment; the register is all that is touched.
+        Ok(registry::Registry::open(
+            &path,
+            registry::RegistryConfig::demo(),
+        )?)
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        RegistryCommand::Approve {
+            data,
+            fingerprint,
+            name,
+        } => {
+            let key = runtime.block_on(open(&data)?.approve(&fingerprint, name.as_deref()))?;
+            writeln!(
+                stdout,
+                "zatwierdzono stację {} (odcisk {}) / approved station {} (fingerprint {})",
+                key.station,
+                key.fingerprint(),
+                key.station,
+                key.fingerprint()
+            )?;
+        }
+        RegistryCommand::Revoke { data, station } => {
+            let code: records::StationCode = station
+                .parse()
+                .with_context(|| format!("--station {station:?}"))?;
+            let n = runtime.block_on(open(&data)?.revoke(code))?;
+            writeln!(
+                stdout,
+                "unieważniono klucze stacji {code}: {n} / revoked station {code}'s keys: {n}"
+            )?;
+        }
+        RegistryCommand::Keys { data } => {
+            for key in runtime.block_on(open(&data)?.station_keys())? {
+                writeln!(
+                    stdout,
+                    "{}  {}  {:<8}  first seen {}  last seen {}",
+                    key.station,
+                    key.fingerprint(),
+                    key.state.name(),
+                    local_time(key.first_seen_ms),
+                    local_time(key.last_seen_ms)
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn staff(command: StaffCommand) -> Result<()> {

@@ -248,12 +248,15 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
         canonical,
         key_id: key.key_id(),
     };
-    let response = client
-        .post(format!("{registry}/api/stations/{KIOSK}/events"))
-        .json(&records::api::PushRequest {
-            events: vec![signed],
-        })
-        .send()
+    // Sent as the station sends, its request signed with the same key.
+    let response = station::signed_client::SignedClient::new(&registry, &key)
+        .unwrap()
+        .post_json(
+            &format!("/api/stations/{KIOSK}/events"),
+            &records::api::PushRequest {
+                events: vec![signed],
+            },
+        )
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 409);

@@ -7,12 +7,14 @@
 //! - [`api`] — the registry's HTTP API bodies, shared by stations and registry;
 //! - [`chain`] — the hash chain and the verifier that says what is wrong and where;
 //! - [`signing`] — key ids, fingerprints, event signatures, the ring of trusted keys;
+//! - [`http_signature`] — station→registry requests signed in the manner of RFC 9421;
 //! - [`receipt`] — the signed text in a receipt's QR code.
 
 pub mod api;
 pub mod chain;
 pub mod encoding;
 pub mod event;
+pub mod http_signature;
 pub mod intake_id;
 pub mod receipt;
 pub mod signing;

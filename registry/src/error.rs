@@ -61,6 +61,9 @@ pub enum Error {
         /// Where the registry's copy ends now.
         acknowledged: u64,
     },
+    /// An admin's enrolment step that cannot be done (unknown fingerprint, a revoked key …).
+    #[error("{0}")]
+    Enrolment(String),
     /// The request itself is unusable.
     #[error("bad request: {0}")]
     BadRequest(String),

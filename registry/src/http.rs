@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FormRejection, QueryRejection, StringRejection};
+use axum::extract::rejection::{FormRejection, QueryRejection, StringRejection};
 use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -24,6 +23,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::error::Error;
 use crate::pages;
 use crate::registry::Registry;
+use crate::request_auth::Signed;
 
 /// Largest receipt text body the verify endpoint reads.
 const MAX_RECEIPT_BODY: usize = 1024;
@@ -74,7 +74,9 @@ pub fn app(state: AppState) -> Router {
         // `{seal}` matches no empty segment; an empty seal is a bad request all the same.
         .route(
             "/api/collections/",
-            get(|State(state): State<AppState>| collection_json(State(state), Path(String::new()))),
+            get(|State(state): State<AppState>, signed: Signed| {
+                collection_json(State(state), Path(String::new()), signed)
+            }),
         )
         .route("/events/stream", get(event_stream))
         .route("/", get(pages::clerk))
@@ -109,11 +111,11 @@ pub async fn serve(
 }
 
 /// A 4xx/5xx answer with an [`ApiError`] body.
-#[derive(Debug)]
-pub(crate) struct Failure(StatusCode, ApiError);
+#[derive(Debug, Clone)]
+pub struct Failure(StatusCode, ApiError);
 
 impl Failure {
-    fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
         Failure(
             status,
             ApiError {
@@ -125,7 +127,7 @@ impl Failure {
         )
     }
 
-    fn unknown_station(code: &str) -> Self {
+    pub(crate) fn unknown_station(code: &str) -> Self {
         Failure::new(
             StatusCode::UNAUTHORIZED,
             "unknown_station",
@@ -156,6 +158,7 @@ impl From<Error> for Failure {
             Error::BadRequest(message) => {
                 Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
             }
+            Error::Enrolment(message) => Failure::new(StatusCode::CONFLICT, "enrolment", message),
             other => {
                 // The client learns only that it was not its fault; the detail stays in the log.
                 tracing::error!(error = %other, "request failed");
@@ -182,11 +185,13 @@ fn parse_station(code: &str) -> Result<StationCode, Failure> {
 async fn push_events(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    signed: Result<Signed, Failure>,
 ) -> Result<Response, Failure> {
     let code = parse_station(&code)?;
-    let body = body.map_err(|r| Failure::new(r.status(), "bad_request", r.body_text()))?;
-    let request: PushRequest = serde_json::from_slice(&body).map_err(|e| {
+    let signed = signed?;
+    // The body is read (its size bounded) and parsed before the signature decides: a malformed
+    // body is a 400 whoever sent it, and parsing stores nothing.
+    let request: PushRequest = serde_json::from_slice(&signed.body).map_err(|e| {
         Failure::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -203,6 +208,7 @@ async fn push_events(
             ),
         ));
     }
+    signed.require(&state, code).await?;
     let answer = state.registry.push(code, request.events).await?;
     Ok(Json(answer).into_response())
 }
@@ -210,8 +216,10 @@ async fn push_events(
 async fn acknowledged(
     State(state): State<AppState>,
     Path(code): Path<String>,
+    signed: Signed,
 ) -> Result<Response, Failure> {
     let code = parse_station(&code)?;
+    signed.optional(Some(code))?;
     let acknowledged = state.registry.acknowledged(code).await?;
     Ok(Json(records::api::PushResponse { acknowledged }).into_response())
 }
@@ -225,7 +233,9 @@ pub(crate) fn parse_intake(text: &str) -> Result<IntakeId, Failure> {
 async fn intake_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    signed: Signed,
 ) -> Result<Response, Failure> {
+    signed.optional(None)?;
     let id = parse_intake(&id)?;
     match state.registry.intake(id).await? {
         Some(view) => Ok(Json(view).into_response()),
@@ -240,7 +250,9 @@ async fn intake_json(
 async fn collection_json(
     State(state): State<AppState>,
     Path(seal): Path<String>,
+    signed: Signed,
 ) -> Result<Response, Failure> {
+    signed.optional(None)?;
     match state.registry.collection(&seal).await? {
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Failure::new(
@@ -260,7 +272,8 @@ async fn verify_receipt(
     Ok(Json(verdict).into_response())
 }
 
-async fn device_alerts(State(state): State<AppState>) -> Result<Response, Failure> {
+async fn device_alerts(State(state): State<AppState>, signed: Signed) -> Result<Response, Failure> {
+    signed.optional(None)?;
     Ok(Json(state.registry.device_alerts().await?).into_response())
 }
 

@@ -10,6 +10,7 @@
 //! - [`config`] — [`RegistryConfig`]: categories and the departments they go to;
 //! - [`notify`] — [`Notice`], the live updates clerk pages listen to;
 //! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes;
+//! - [`request_auth`] — [`request_auth::Signed`]: the station signatures on requests, checked;
 //! - [`pages`] — the server-rendered HTML (clerk, intake, resident status);
 //! - [`error`] — [`Error`], the crate's one error type.
 //!
@@ -29,6 +30,7 @@ pub mod notify;
 pub mod pages;
 pub mod projection;
 pub mod registry;
+pub mod request_auth;
 pub mod sqlite;
 pub mod store;
 
@@ -38,4 +40,4 @@ pub use http::{AppState, app, serve};
 pub use notify::Notice;
 pub use registry::Registry;
 pub use sqlite::SqliteStore;
-pub use store::{Alarm, IntakeRecord, RegisterStore, StationRecord};
+pub use store::{Alarm, IntakeRecord, KeyState, RegisterStore, StationKeyRecord, StationRecord};

@@ -21,7 +21,8 @@ use crate::notify::{NOTICE_BUFFER, Notice};
 use crate::projection;
 use crate::sqlite::SqliteStore;
 use crate::store::{
-    Alarm, AlertChange, ForkEvidence, IntakeRecord, NewEvent, RegisterStore, StationRecord,
+    Alarm, AlertChange, ForkEvidence, IntakeRecord, KeyState, NewEvent, RegisterStore,
+    StationKeyRecord, StationRecord,
 };
 
 /// The registry office server's core. Cheap to clone: clones share one register.
@@ -38,6 +39,21 @@ struct Inner {
     // Ingest reads intakes touched by other stations' events and writes them back; one push at a
     // time keeps that read-modify-write exact (a few pushes a second at most, each milliseconds).
     ingest: Mutex<()>,
+}
+
+/// Most keys kept pending at once: an admin approves a handful; a flood of made-up stations
+/// must not fill the register.
+pub const MAX_PENDING_KEYS: usize = 256;
+
+/// A fingerprint as typed or scanned, reduced to its 32 hex digits (`-`, spaces and case do not
+/// matter); `None` when it is not one.
+pub fn normalize_fingerprint(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | ':' | '\t'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// Longest seal number a collection can be looked up by.
@@ -106,8 +122,9 @@ impl Registry {
             .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    /// Enrols a station with its public key. Enrolling the same code with the same key again
-    /// changes nothing; another key for a known code is refused (rotation comes later).
+    /// Enrols a station with its public key, pending approval ([`Registry::approve`]): until
+    /// then its requests are refused. Enrolling the same code with the same key again changes
+    /// nothing; another key for a known code is refused (a station changes keys by rotation).
     pub async fn enrol(&self, code: StationCode, name: &str, key: VerifyingKey) -> Result<()> {
         let name = name.to_owned();
         self.blocking(move |inner| {
@@ -126,12 +143,152 @@ impl Registry {
                         key,
                         enrolled_ms: now_ms(),
                     })?;
-                    tracing::info!(station = %code, fingerprint = %records::fingerprint(&key), "station enrolled");
+                    tracing::info!(station = %code, fingerprint = %records::fingerprint(&key), "station enrolled, key pending approval");
                     Ok(())
                 }
             }
         })
         .await
+    }
+
+    /// Approves the key with this fingerprint (as typed or scanned), pending since the station
+    /// first called or since it was enrolled. The station is created, named `name` (its code
+    /// when `None`), if only its key was known. Approving an approved key changes nothing.
+    /// Refused: a fingerprint no pending key has, a revoked or retired key, and a station that
+    /// has another approved key (revoke it first, or let the station rotate).
+    pub async fn approve(&self, fingerprint: &str, name: Option<&str>) -> Result<StationKeyRecord> {
+        let wanted = normalize_fingerprint(fingerprint).ok_or_else(|| {
+            Error::Enrolment(format!(
+                "{fingerprint:?} is not a key fingerprint (32 hex digits, e.g. 3f2a-09bc-…)"
+            ))
+        })?;
+        let name = name.map(str::to_owned);
+        let fingerprint = fingerprint.to_owned();
+        self.blocking(move |inner| {
+            let _one_at_a_time = inner.lock()?;
+            let keys = inner.store.station_keys()?;
+            let Some(found) = keys
+                .iter()
+                .find(|k| k.fingerprint().replace('-', "") == wanted)
+            else {
+                return Err(Error::Enrolment(format!(
+                    "no station has asked with the key {fingerprint}; start the station so it \
+                     calls the registry, then approve it"
+                )));
+            };
+            match found.state {
+                KeyState::Approved => return Ok(found.clone()),
+                KeyState::Revoked | KeyState::Retired => {
+                    return Err(Error::Enrolment(format!(
+                        "the key {} of station {} is {}; it cannot be approved again \
+                         (give the station a new key)",
+                        found.fingerprint(),
+                        found.station,
+                        found.state.name()
+                    )));
+                }
+                KeyState::Pending => {}
+            }
+            if let Some(other) = keys
+                .iter()
+                .find(|k| k.station == found.station && k.state == KeyState::Approved)
+            {
+                return Err(Error::Enrolment(format!(
+                    "station {} already has the approved key {}; revoke the station first, or \
+                     let it rotate its key",
+                    found.station,
+                    other.fingerprint()
+                )));
+            }
+            let name = match (name, inner.store.station(found.station)?) {
+                (Some(n), _) => n,
+                (None, Some(s)) => s.name,
+                (None, None) => found.station.to_string(),
+            };
+            let now = now_ms();
+            inner.store.approve_key(found.key_id(), &name, now)?;
+            tracing::info!(station = %found.station, fingerprint = %found.fingerprint(), "station key approved");
+            Ok(StationKeyRecord {
+                state: KeyState::Approved,
+                changed_ms: now,
+                ..found.clone()
+            })
+        })
+        .await
+    }
+
+    /// Revokes every key of the station: whatever it sends from now on is refused. Its stored
+    /// events stay. Returns how many keys were revoked (0 when none was left to revoke).
+    pub async fn revoke(&self, code: StationCode) -> Result<usize> {
+        self.blocking(move |inner| {
+            let _one_at_a_time = inner.lock()?;
+            let known = inner
+                .store
+                .station_keys()?
+                .iter()
+                .any(|k| k.station == code);
+            if !known {
+                return Err(Error::UnknownStation(code.to_string()));
+            }
+            let revoked = inner.store.revoke_station(code, now_ms())?;
+            tracing::warn!(station = %code, revoked, "station revoked: its requests are refused from now on");
+            Ok(revoked)
+        })
+        .await
+    }
+
+    /// Every station key the registry knows, in every state: what an admin page lists.
+    pub async fn station_keys(&self) -> Result<Vec<StationKeyRecord>> {
+        self.blocking(|inner| inner.store.station_keys()).await
+    }
+
+    /// The keys waiting for an admin's approval.
+    pub async fn pending_keys(&self) -> Result<Vec<StationKeyRecord>> {
+        Ok(self
+            .station_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.state == KeyState::Pending)
+            .collect())
+    }
+
+    /// The key with this id, in whatever state.
+    pub(crate) async fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>> {
+        self.blocking(move |inner| inner.store.station_key(id))
+            .await
+    }
+
+    /// Notes a key that proved possession by signing a request: pending if new, `last_seen`
+    /// otherwise; `false` when too many keys are pending to record another.
+    pub(crate) async fn note_key(&self, code: StationCode, key: VerifyingKey) -> Result<bool> {
+        self.blocking(move |inner| {
+            // Refuses weak keys before anything is stored.
+            KeyRing::new().add(key)?;
+            inner.store.note_key(code, &key, now_ms(), MAX_PENDING_KEYS)
+        })
+        .await
+    }
+
+    /// Remembers a request nonce for `keep_ms`; `false` when it was seen within that time.
+    pub(crate) async fn remember_nonce(
+        &self,
+        key: KeyId,
+        nonce: String,
+        keep_ms: i64,
+    ) -> Result<bool> {
+        self.blocking(move |inner| {
+            let now = now_ms();
+            inner
+                .store
+                .remember_nonce(key, &nonce, now, now.saturating_sub(keep_ms))
+        })
+        .await
+    }
+
+    /// Whether a station with this code is enrolled (approved or not).
+    pub(crate) async fn station_known(&self, code: StationCode) -> Result<bool> {
+        self.blocking(move |inner| Ok(inner.store.station(code)?.is_some()))
+            .await
     }
 
     /// Every enrolled station.
@@ -221,7 +378,7 @@ impl Registry {
 /// alarm; anything else is noise that anyone who knows a station code could send.
 fn check_signed_by(
     code: StationCode,
-    key: &VerifyingKey,
+    ring: &KeyRing,
     offered: &SignedEvent,
 ) -> Result<(), Problem> {
     let event = encoding::decode(&offered.canonical).map_err(Problem::Malformed)?;
@@ -234,9 +391,9 @@ fn check_signed_by(
     if event.station != code {
         return Err(Problem::WrongStation(event.station));
     }
-    if offered.key_id != KeyId::of(key) {
+    let Some(key) = ring.get(&offered.key_id) else {
         return Err(Problem::UnknownKey(offered.key_id));
-    }
+    };
     if !verify_event(key, &offered.canonical, &offered.signature) {
         return Err(Problem::BadSignature);
     }
@@ -254,28 +411,46 @@ fn timeline_key(e: &Event) -> (i64, StationCode, u64) {
 }
 
 impl Inner {
-    fn push(&self, code: StationCode, events: &[SignedEvent]) -> Result<PushResponse> {
-        let _one_at_a_time = self
-            .ingest
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        self.ingest
             .lock()
-            .map_err(|_| Error::Task("ingest lock poisoned".into()))?;
+            .map_err(|_| Error::Task("ingest lock poisoned".into()))
+    }
+
+    /// The keys the station's events and receipts may be signed with: its approved key and the
+    /// ones it rotated away from. Pending and revoked keys vouch for nothing.
+    fn trusted_ring(&self, code: StationCode) -> Result<KeyRing> {
+        let mut ring = KeyRing::new();
+        for k in self.store.station_keys()? {
+            if k.station == code && matches!(k.state, KeyState::Approved | KeyState::Retired) {
+                ring.add(k.key)?;
+            }
+        }
+        Ok(ring)
+    }
+
+    fn push(&self, code: StationCode, events: &[SignedEvent]) -> Result<PushResponse> {
+        let _one_at_a_time = self.lock()?;
         let station = self
             .store
             .station(code)?
             .ok_or_else(|| Error::UnknownStation(code.to_string()))?;
+        let ring = self.trusted_ring(code)?;
+        if ring.is_empty() {
+            // Enrolled but not approved, or revoked: nothing of it is taken.
+            return Err(Error::UnknownStation(code.to_string()));
+        }
         let start = self.store.tip(code)?;
 
         let old = events.iter().take_while(|e| e.seq <= start.seq).count();
         let (resent, fresh) = events.split_at(old);
-        self.compare_resent(&station, start, resent)?;
+        self.compare_resent(&station, &ring, start, resent)?;
         if fresh.is_empty() {
             return Ok(PushResponse {
                 acknowledged: start.seq,
             });
         }
 
-        let mut ring = KeyRing::new();
-        ring.add(station.key)?;
         let mut verifier = ChainVerifier::new(code, &ring, start);
         let (verified, fault) = match verifier.verify_with_hashes(fresh) {
             Ok(v) => (v, None),
@@ -320,6 +495,7 @@ impl Inner {
     fn compare_resent(
         &self,
         station: &StationRecord,
+        ring: &KeyRing,
         start: ChainTip,
         resent: &[SignedEvent],
     ) -> Result<()> {
@@ -356,7 +532,7 @@ impl Inner {
             match stored.get(&offered.seq) {
                 Some(s) if s.canonical == offered.canonical && s.key_id == offered.key_id => {}
                 Some(_) => {
-                    check_signed_by(station.code, &station.key, offered)
+                    check_signed_by(station.code, ring, offered)
                         .map_err(|problem| chain(offered.seq, problem))?;
                     self.raise_fork(station.code, offered)?;
                     return Err(Error::Fork {
@@ -573,8 +749,7 @@ impl Inner {
                 None,
             ));
         };
-        let mut ring = KeyRing::new();
-        ring.add(station.key)?;
+        let ring = self.trusted_ring(station.code)?;
         match receipt.verify(&ring) {
             Ok(()) => {}
             Err(ReceiptError::UnknownKey(k)) => {

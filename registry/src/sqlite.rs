@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    Alarm, AlertChange, DeviceAlertRecord, ForkEvidence, IntakeRecord, NewEvent, RegisterStore,
-    StationRecord, StoredEvent,
+    Alarm, AlertChange, DeviceAlertRecord, ForkEvidence, IntakeRecord, KeyState, NewEvent,
+    RegisterStore, StationKeyRecord, StationRecord, StoredEvent,
 };
 
 /// Each entry moves the schema from version `i` to `i + 1`; never edit one that has shipped.
@@ -89,7 +89,33 @@ CREATE INDEX device_alerts_by_since ON device_alerts(since_ms, station, seq);
     r"
 CREATE INDEX events_by_kind ON events(kind, station, seq);
 ",
+    // Station keys in every state (pending approval, approved, retired by a rotation, revoked),
+    // and the request nonces seen. `stations.public_key` stays the station's current key. The
+    // stations enrolled before this version are approved: they were trusted already (see
+    // `backfill_station_keys`, which computes their key ids).
+    r"
+CREATE TABLE station_keys (
+    key_id        TEXT PRIMARY KEY,
+    station       TEXT NOT NULL,
+    public_key    BLOB NOT NULL UNIQUE,
+    state         TEXT NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL,
+    changed_ms    INTEGER NOT NULL
+);
+CREATE INDEX station_keys_by_station ON station_keys(station, first_seen_ms);
+CREATE TABLE request_nonces (
+    key_id  TEXT NOT NULL,
+    nonce   TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+);
+CREATE INDEX request_nonces_by_seen ON request_nonces(seen_ms);
+",
 ];
+
+/// The version whose migration creates `station_keys`.
+const STATION_KEYS_VERSION: usize = 4;
 
 /// The newest schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -135,10 +161,63 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
+        if version + 1 == STATION_KEYS_VERSION {
+            backfill_station_keys(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version as i64 + 1)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Key ids are SHA-256 prefixes, which SQL cannot compute: the stations enrolled before
+/// `station_keys` existed get their approved key row here.
+fn backfill_station_keys(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let stations = {
+        let mut stmt = tx.prepare("SELECT code, name, public_key, enrolled_ms FROM stations")?;
+        collect(stmt.query([])?, station_row)?
+    };
+    for s in stations {
+        tx.execute(
+            "INSERT INTO station_keys (key_id, station, public_key, state, first_seen_ms,
+                                       last_seen_ms, changed_ms)
+             VALUES (?1, ?2, ?3, 'approved', ?4, ?4, ?4)",
+            params![
+                KeyId::of(&s.key).to_string(),
+                s.code.as_str(),
+                s.key.as_bytes().as_slice(),
+                s.enrolled_ms
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn key_state_from(name: &str) -> Result<KeyState> {
+    Ok(match name {
+        "pending" => KeyState::Pending,
+        "approved" => KeyState::Approved,
+        "retired" => KeyState::Retired,
+        "revoked" => KeyState::Revoked,
+        other => return Err(corrupt(format_args!("key state {other:?}"))),
+    })
+}
+
+const KEY_COLUMNS: &str = "station, public_key, state, first_seen_ms, last_seen_ms, changed_ms";
+
+fn key_row(row: &Row<'_>) -> Result<StationKeyRecord> {
+    let key: Vec<u8> = row.get(1)?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| corrupt("station key is not 32 bytes"))?;
+    Ok(StationKeyRecord {
+        station: station_code(&row.get::<_, String>(0)?)?,
+        key: VerifyingKey::from_bytes(&key).map_err(|_| corrupt("station key is not a key"))?,
+        state: key_state_from(&row.get::<_, String>(2)?)?,
+        first_seen_ms: row.get(3)?,
+        last_seen_ms: row.get(4)?,
+        changed_ms: row.get(5)?,
+    })
 }
 
 fn corrupt(what: impl std::fmt::Display) -> Error {
@@ -339,7 +418,9 @@ impl RegisterStore for SqliteStore {
     }
 
     fn insert_station(&self, station: &StationRecord) -> Result<()> {
-        self.conn()?.execute(
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO stations (code, name, public_key, enrolled_ms) VALUES (?1, ?2, ?3, ?4)",
             params![
                 station.code.as_str(),
@@ -348,6 +429,20 @@ impl RegisterStore for SqliteStore {
                 station.enrolled_ms
             ],
         )?;
+        // Enrolled by code and name, but trusted only once an admin approves the key.
+        tx.execute(
+            "INSERT INTO station_keys (key_id, station, public_key, state, first_seen_ms,
+                                       last_seen_ms, changed_ms)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)
+             ON CONFLICT (key_id) DO NOTHING",
+            params![
+                KeyId::of(&station.key).to_string(),
+                station.code.as_str(),
+                station.key.as_bytes().as_slice(),
+                station.enrolled_ms
+            ],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -580,5 +675,106 @@ impl RegisterStore for SqliteStore {
              ORDER BY a.since_ms, a.station, a.seq",
         )?;
         collect(stmt.query([])?, device_alert_row)
+    }
+
+    fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM station_keys WHERE key_id = ?1"
+        ))?;
+        let rows = stmt.query(params![id.to_string()])?;
+        Ok(collect(rows, key_row)?.into_iter().next())
+    }
+
+    fn station_keys(&self) -> Result<Vec<StationKeyRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM station_keys ORDER BY station, first_seen_ms, key_id"
+        ))?;
+        collect(stmt.query([])?, key_row)
+    }
+
+    fn note_key(
+        &self,
+        station: StationCode,
+        key: &VerifyingKey,
+        now_ms: i64,
+        max_pending: usize,
+    ) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = KeyId::of(key).to_string();
+        let seen = tx.execute(
+            "UPDATE station_keys SET last_seen_ms = max(last_seen_ms, ?2) WHERE key_id = ?1",
+            params![id, now_ms],
+        )?;
+        if seen == 0 {
+            let pending: i64 = tx.query_row(
+                "SELECT count(*) FROM station_keys WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            if usize::try_from(pending).unwrap_or(usize::MAX) >= max_pending {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO station_keys (key_id, station, public_key, state, first_seen_ms,
+                                           last_seen_ms, changed_ms)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
+                params![id, station.as_str(), key.as_bytes().as_slice(), now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn approve_key(&self, id: KeyId, name: &str, now_ms: i64) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (station, key): (String, Vec<u8>) = tx.query_row(
+            "SELECT station, public_key FROM station_keys WHERE key_id = ?1",
+            params![id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute(
+            "UPDATE station_keys SET state = 'approved', changed_ms = ?2 WHERE key_id = ?1",
+            params![id.to_string(), now_ms],
+        )?;
+        tx.execute(
+            "INSERT INTO stations (code, name, public_key, enrolled_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (code) DO UPDATE SET public_key = excluded.public_key",
+            params![station, name, key, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn revoke_station(&self, station: StationCode, now_ms: i64) -> Result<usize> {
+        Ok(self.conn()?.execute(
+            "UPDATE station_keys SET state = 'revoked', changed_ms = ?2
+             WHERE station = ?1 AND state <> 'revoked'",
+            params![station.as_str(), now_ms],
+        )?)
+    }
+
+    fn remember_nonce(
+        &self,
+        key: KeyId,
+        nonce: &str,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM request_nonces WHERE seen_ms < ?1",
+            params![forget_before_ms],
+        )?;
+        let fresh = tx.execute(
+            "INSERT OR IGNORE INTO request_nonces (key_id, nonce, seen_ms) VALUES (?1, ?2, ?3)",
+            params![key.to_string(), nonce, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(fresh == 1)
     }
 }

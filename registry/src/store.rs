@@ -10,7 +10,8 @@
 
 use records::api::{AlertKind, IntakeStatus};
 use records::{
-    ChainTip, Channel, Device, Hash, IntakeId, SignedEvent, StationCode, Timestamp, VerifyingKey,
+    ChainTip, Channel, Device, Hash, IntakeId, KeyId, SignedEvent, StationCode, Timestamp,
+    VerifyingKey,
 };
 
 use crate::error::Result;
@@ -26,6 +27,61 @@ pub struct StationRecord {
     pub key: VerifyingKey,
     /// When it was enrolled (registry clock, unix ms).
     pub enrolled_ms: i64,
+}
+
+/// Where a station key stands at this registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Seen (a signed request, or enrolled by code and name) but not approved by an admin: its
+    /// requests are refused.
+    Pending,
+    /// Approved: the station's current key.
+    Approved,
+    /// Replaced by a rotation: events and receipts it signed still verify; its requests are refused.
+    Retired,
+    /// Revoked by an admin: nothing it signs is accepted any more.
+    Revoked,
+}
+
+impl KeyState {
+    /// The name stored and shown: `pending`, `approved`, `retired`, `revoked`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Approved => "approved",
+            KeyState::Retired => "retired",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
+/// One station key the registry knows of, in any state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationKeyRecord {
+    /// The station it speaks for.
+    pub station: StationCode,
+    /// The key.
+    pub key: VerifyingKey,
+    /// Where it stands.
+    pub state: KeyState,
+    /// When the registry first saw it (unix ms).
+    pub first_seen_ms: i64,
+    /// When it last signed a request (unix ms).
+    pub last_seen_ms: i64,
+    /// When its state last changed (unix ms).
+    pub changed_ms: i64,
+}
+
+impl StationKeyRecord {
+    /// Its short id.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::of(&self.key)
+    }
+
+    /// What an admin types to approve it.
+    pub fn fingerprint(&self) -> String {
+        records::fingerprint(&self.key)
+    }
 }
 
 /// A verified event, ready to be stored, with the fields the register is indexed by.
@@ -190,4 +246,33 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     /// Every open device alert, with its station's name: oldest first (by the station's time,
     /// then station and seq).
     fn device_alerts(&self) -> Result<Vec<DeviceAlertRecord>>;
+
+    /// The key with this id, in whatever state.
+    fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>>;
+    /// Every key known, by station, then first seen.
+    fn station_keys(&self) -> Result<Vec<StationKeyRecord>>;
+    /// Records a key seen for the first time as pending, or notes that a known key was seen
+    /// again (its `last_seen_ms`). A new pending key is not recorded while `max_pending` keys are
+    /// already pending (a flood of made-up stations must not fill the register); `false` then.
+    fn note_key(
+        &self,
+        station: StationCode,
+        key: &VerifyingKey,
+        now_ms: i64,
+        max_pending: usize,
+    ) -> Result<bool>;
+    /// Approves a pending key: it becomes its station's current key, and the station is created
+    /// (named `name`) when it is not enrolled yet. The caller checked the state.
+    fn approve_key(&self, id: KeyId, name: &str, now_ms: i64) -> Result<()>;
+    /// Revokes every key of the station that is not revoked yet; how many were.
+    fn revoke_station(&self, station: StationCode, now_ms: i64) -> Result<usize>;
+    /// Remembers a request nonce of a key; `false` when it was already seen (a replay). Nonces
+    /// seen before `forget_before_ms` are forgotten first.
+    fn remember_nonce(
+        &self,
+        key: KeyId,
+        nonce: &str,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<bool>;
 }

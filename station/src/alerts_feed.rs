@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::shutdown::Shutdown;
+use crate::signed_client::SignedClient;
 
 /// How often the registry is asked. One small GET per mailroom station: nothing for the
 /// registry, and soon enough for a resident waiting at an urn with no paper.
@@ -61,15 +62,10 @@ pub fn lines(answer: &DeviceAlerts) -> Vec<AlertLine> {
         .collect()
 }
 
-/// Asks `registry_url` for its alerts every [`POLL`] until `shutdown`, publishing each change.
-pub async fn run(registry_url: String, out: watch::Sender<AlertsView>, shutdown: Shutdown) {
-    let Ok(client) = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() else {
-        tracing::error!("alerts: no HTTP client");
-        return;
-    };
-    let url = format!("{}/api/alerts", registry_url.trim_end_matches('/'));
+/// Asks the registry for its alerts every [`POLL`] until `shutdown`, publishing each change.
+pub async fn run(client: SignedClient, out: watch::Sender<AlertsView>, shutdown: Shutdown) {
     loop {
-        let fetched = fetch(&client, &url).await;
+        let fetched = fetch(&client).await;
         out.send_if_modified(|view| {
             let next = match &fetched {
                 Ok(answer) => AlertsView {
@@ -97,8 +93,8 @@ pub async fn run(registry_url: String, out: watch::Sender<AlertsView>, shutdown:
     }
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<DeviceAlerts, String> {
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+async fn fetch(client: &SignedClient) -> Result<DeviceAlerts, String> {
+    let response = client.get("/api/alerts", Some(REQUEST_TIMEOUT)).await?;
     if !response.status().is_success() {
         return Err(format!("registry answered {}", response.status()));
     }

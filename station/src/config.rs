@@ -99,6 +99,9 @@ pub struct StationConfig {
     /// feature); may be configured beside a serial one.
     #[serde(default)]
     pub hid_scanner: Option<crate::devices::hid_scanner::HidScannerConfig>,
+    /// Codes read from pictures: `[vision.folder]`, a folder a document scanner writes to.
+    #[serde(default)]
+    pub vision: Option<crate::vision::config::VisionConfig>,
     /// The printers, by name: `[printers.NAME]` with language and connection.
     #[serde(default)]
     pub printers: std::collections::BTreeMap<String, crate::printer::setup::PrinterConfig>,
@@ -355,6 +358,9 @@ impl StationConfig {
         }
         if let Some(scanner) = &self.hid_scanner {
             scanner.validate()?;
+        }
+        if let Some(vision) = &self.vision {
+            vision.validate()?;
         }
         if let Some(gpio) = &self.gpio {
             gpio.validate()?;

@@ -9,6 +9,7 @@ use crate::devices::PrinterStatus;
 use crate::keys::StationKey;
 use crate::log_store::LogStore;
 use crate::runtime::LOG_FILE;
+use crate::signed_client::SignedClient;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +59,10 @@ pub async fn run(config: &StationConfig) -> Vec<Check> {
                 "key",
                 Outcome::Ok,
                 format!(
-                    "{} (fingerprint {}); the registry must have enrolled this fingerprint",
+                    "{} (fingerprint {fp}); the registry's admin approves this fingerprint: \
+                     urna registry approve --fingerprint {fp}",
                     config.key_file.display(),
-                    key.fingerprint()
+                    fp = key.fingerprint()
                 ),
             ));
             Some(key)
@@ -73,7 +75,7 @@ pub async fn run(config: &StationConfig) -> Vec<Check> {
     checks.push(check_log(&config.data_dir.join(LOG_FILE)));
     checks.push(check_disk(&config.data_dir));
     checks.push(check_clock());
-    checks.push(check_registry(config, key.is_some()).await);
+    checks.push(check_registry(config, key.as_ref()).await);
     checks.push(check_scanner(config));
     if let Some(check) = check_hid_scanner(config) {
         checks.push(check);
@@ -180,42 +182,57 @@ fn check_clock() -> Check {
     }
 }
 
-async fn check_registry(config: &StationConfig, have_key: bool) -> Check {
-    let url = format!(
-        "{}/api/stations/{}/acknowledged",
-        config.registry_url.trim_end_matches('/'),
-        config.station
-    );
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return Check::new("registry", Outcome::Fail, e.to_string()),
+async fn check_registry(config: &StationConfig, key: Option<&StationKey>) -> Check {
+    let path = format!("/api/stations/{}/acknowledged", config.station);
+    let timeout = Some(Duration::from_secs(5));
+    // Signed as the station's own requests are, so the registry answers as it would answer
+    // them (and records a new key as pending approval).
+    let answer = match key {
+        Some(key) => match SignedClient::new(&config.registry_url, key) {
+            Ok(client) => client.get(&path, timeout).await,
+            Err(e) => return Check::new("registry", Outcome::Fail, e),
+        },
+        // Without a usable key (reported above), reachability is still worth knowing.
+        None => {
+            unsigned_get(&format!(
+                "{}{path}",
+                config.registry_url.trim_end_matches('/')
+            ))
+            .await
+        }
     };
-    match client.get(&url).send().await {
+    match answer {
         Ok(r) if r.status().is_success() => Check::new(
             "registry",
             Outcome::Ok,
             format!(
-                "{} reachable; station {} enrolled",
+                "{} reachable; station {} enrolled and approved",
                 config.registry_url, config.station
             ),
         ),
-        Ok(r) if r.status().as_u16() == 401 => Check::new(
-            "registry",
-            Outcome::Fail,
-            format!(
-                "{} does not know station {}: ask the registry admin to enrol it{}",
-                config.registry_url,
-                config.station,
-                if have_key {
-                    " with the fingerprint shown above"
-                } else {
-                    ""
-                }
-            ),
-        ),
+        Ok(r) if r.status().as_u16() == 401 => {
+            let detail = r
+                .json::<records::api::ApiError>()
+                .await
+                .map(|e| e.message)
+                .unwrap_or_default();
+            Check::new(
+                "registry",
+                Outcome::Fail,
+                format!(
+                    "{} refuses station {}: {detail}{}",
+                    config.registry_url,
+                    config.station,
+                    match key {
+                        Some(k) => format!(
+                            " — ask the registry admin to approve the fingerprint {}",
+                            k.fingerprint()
+                        ),
+                        None => String::new(),
+                    }
+                ),
+            )
+        }
         Ok(r) => Check::new(
             "registry",
             Outcome::Fail,
@@ -230,6 +247,17 @@ async fn check_registry(config: &StationConfig, have_key: bool) -> Check {
             ),
         ),
     }
+}
+
+async fn unsigned_get(url: &str) -> Result<reqwest::Response, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn check_scanner(config: &StationConfig) -> Check {

@@ -7,6 +7,7 @@
 //! - [`label`] — envelope labels and receipts rendered to 1-bit rasters;
 //! - [`template`] — label templates: the format, checked loading, rendering with fields;
 //! - [`printer`] — printer languages (ESC/POS, ZPL, Brother QL) and the links to printers;
+//! - [`printing`] — an intake's labels and a bin's label printed and recorded;
 //! - [`devices`] — the hardware boundary: device traits and simulated backends;
 //! - [`config`] — `station.toml`, checked strictly at start-up;
 //! - [`clock`] — wall-clock readings and whether to trust them;
@@ -15,8 +16,10 @@
 //! - [`scanned`] — what a scanned code is (label, receipt, badge, form reference);
 //! - [`workflow`], [`kiosk`], [`mailroom`] — what the station does with inputs;
 //! - [`sync`] — pushing the log to the registry;
+//! - [`signed_client`] — every request to the registry, signed with the station's key;
 //! - [`web`], [`pages`] — the station's pages, and the simulation control API;
 //! - [`runtime`] — one running station; [`shutdown`] — stopping it;
+//! - [`vision`] — reading QR codes from camera frames and scanned pages;
 //! - [`doctor`] — `urna doctor`'s checks of a station's devices and dependencies;
 //! - [`error`] — the station's one error type.
 
@@ -44,10 +47,12 @@ pub mod runtime;
 pub mod scanned;
 pub mod shared_log;
 pub mod shutdown;
+pub mod signed_client;
 pub mod staff;
 pub mod sync;
 pub mod template;
 pub mod urn_fill;
+pub mod vision;
 pub mod web;
 pub mod workflow;
 

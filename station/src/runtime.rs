@@ -66,6 +66,10 @@ pub async fn run(
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
     let log_path = config.data_dir.join(LOG_FILE);
     let station = config.station;
+    // Every request to the registry is signed with the log's key; the client takes its copy
+    // before the key moves into the log.
+    let registry = crate::signed_client::SignedClient::new(&config.registry_url, &key)
+        .map_err(Error::Setup)?;
     let log = tokio::task::spawn_blocking(move || CustodyLog::open(&log_path, station, key))
         .await
         .map_err(|e| Error::Io {
@@ -114,6 +118,20 @@ pub async fn run(
             }
         });
     }
+    if let Some(folder) = config.vision.as_ref().and_then(|v| v.folder.clone()) {
+        tasks.spawn(crate::vision::folder::run(
+            folder,
+            inputs_tx.clone(),
+            shutdown.clone().wait(),
+        ));
+    }
+    if let Some(camera) = config.vision.as_ref().and_then(|v| v.camera.clone()) {
+        tasks.spawn(crate::vision::camera::run(
+            camera,
+            inputs_tx.clone(),
+            shutdown.clone().wait(),
+        ));
+    }
     // The urn's pins: simulated here, and driven from the control page through the same
     // debouncing and state machines (`firmware`) the Pi's pins go through.
     let sim_pins = (config.role == Role::Urn).then(|| SimPins::new(&gpio_config));
@@ -147,7 +165,7 @@ pub async fn run(
     tasks.spawn(sync::run(
         log.clone(),
         config.station,
-        config.registry_url.clone(),
+        registry.clone(),
         sync_tx,
         shutdown.clone(),
     ));
@@ -189,7 +207,7 @@ pub async fn run(
             let (tx, rx) = watch::channel(MailroomView::default());
             let (alerts_tx, alerts_rx) = watch::channel(AlertsView::default());
             tasks.spawn(alerts_feed::run(
-                config.registry_url.clone(),
+                registry.clone(),
                 alerts_tx,
                 shutdown.clone(),
             ));

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::shared_log::SharedLog;
 use crate::shutdown::Shutdown;
+use crate::signed_client::SignedClient;
 
 /// What the station's pages show about the connection to the registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -22,13 +23,14 @@ pub struct SyncStatus {
     pub connected: bool,
     /// The last problem, for staff (never shown to residents).
     pub last_error: Option<String>,
+    /// The fingerprint of the key requests are signed with: what the registry's admin approves.
+    pub key_fingerprint: String,
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 /// Even with nothing new to send, look again this often (the registry may have restarted empty).
 const IDLE_CHECK: Duration = Duration::from_secs(15);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 enum Outcome {
     /// Sent; more may be waiting.
@@ -39,24 +41,17 @@ enum Outcome {
     Retry(String),
 }
 
-/// Runs until `shutdown`.
+/// Runs until `shutdown`, every request signed by `client`.
 pub async fn run(
     log: SharedLog,
     station: StationCode,
-    registry_url: String,
+    client: SignedClient,
     status: watch::Sender<SyncStatus>,
     shutdown: Shutdown,
 ) {
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("sync: cannot build an HTTP client: {e}");
-            return;
-        }
-    };
-    let base = registry_url.trim_end_matches('/').to_owned();
-    let events_url = format!("{base}/api/stations/{station}/events");
-    let ack_url = format!("{base}/api/stations/{station}/acknowledged");
+    status.send_modify(|s| s.key_fingerprint = client.fingerprint());
+    let events_url = format!("/api/stations/{station}/events");
+    let ack_url = format!("/api/stations/{station}/acknowledged");
     // Where the registry's copy ends, once known. Unknown after start: ask first.
     let mut cursor: Option<u64> = None;
     let mut delay = FIRST_RETRY;
@@ -189,19 +184,14 @@ async fn record(
     ack
 }
 
-async fn ask_acknowledged(client: &reqwest::Client, url: &str) -> Result<u64, String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("registry unreachable: {e}"))?;
-    read_ack(response).await
+async fn ask_acknowledged(client: &SignedClient, path: &str) -> Result<u64, String> {
+    read_ack(client.get(path, None).await?).await
 }
 
 /// Sends the events after `after`; returns the registry's acknowledgement and how many were sent.
 async fn push(
-    client: &reqwest::Client,
-    url: &str,
+    client: &SignedClient,
+    path: &str,
     log: &SharedLog,
     after: u64,
 ) -> Result<(u64, usize), String> {
@@ -216,12 +206,7 @@ async fn push(
     let body = PushRequest {
         events: events.into_iter().map(|e| e.signed).collect(),
     };
-    let response = client
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| format!("registry unreachable: {e}"))?;
+    let response = client.post_json(path, &body).await?;
     Ok((read_ack(response).await?, sent))
 }
 
@@ -234,11 +219,13 @@ async fn read_ack(response: reqwest::Response) -> Result<u64, String> {
             .map(|r| r.acknowledged)
             .map_err(|e| format!("registry answered something unreadable: {e}"));
     }
-    let detail = match response.json::<ApiError>().await {
-        Ok(e) => format!("{} ({})", e.message, e.error),
-        Err(_) => "no details".to_owned(),
+    let (code, detail) = match response.json::<ApiError>().await {
+        Ok(e) => (e.error.clone(), format!("{} ({})", e.message, e.error)),
+        Err(_) => (String::new(), "no details".to_owned()),
     };
     Err(match status.as_u16() {
+        // The registry's message names the key's fingerprint to approve, Polish and English.
+        401 if code == "not_approved" || code == "revoked" => detail,
         401 => format!("the registry does not know this station yet (enrol its key): {detail}"),
         409 => format!("the registry reports a FORK in this station's log: {detail}"),
         _ => format!("registry refused the events ({status}): {detail}"),

@@ -143,13 +143,23 @@ struct StationStatus<'a> {
 }
 
 async fn status(State(state): State<WebState>) -> Json<serde_json::Value> {
+    let sync = state.sync.borrow().clone();
     let body = StationStatus {
         station: state.config.station.to_string(),
         name: &state.config.name,
         role: state.config.role,
-        sync: state.sync.borrow().clone(),
+        sync,
     };
-    Json(serde_json::to_value(body).unwrap_or_default())
+    let mut json = serde_json::to_value(body).unwrap_or_default();
+    // Top level too, for the kiosk's service screen: the fingerprint the admin approves.
+    if let Some(fp) = json
+        .pointer("/sync/key_fingerprint")
+        .cloned()
+        .filter(|f| f != "")
+    {
+        json["key_fingerprint"] = fp;
+    }
+    Json(json)
 }
 
 fn sse_of<T: Serialize + Clone + Send + Sync + 'static>(

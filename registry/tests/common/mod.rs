@@ -1,7 +1,10 @@
 //! Test helpers: simulated stations that sign real events, and a registry served on loopback.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use records::encoding;
 use records::signing::sign_event;
@@ -130,6 +133,9 @@ pub struct Server {
     pub db: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The keys of the stations enrolled through [`Server::enrol`]: [`Server::push`] signs
+    /// its requests with them, as the stations do.
+    keys: Mutex<HashMap<String, SigningKey>>,
 }
 
 impl Server {
@@ -148,14 +154,24 @@ impl Server {
             db,
             stop: Some(stop),
             task: Some(task),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Enrols the station and approves its key, as an admin would.
     pub async fn enrol(&self, sim: &Sim, name: &str) {
         self.registry
             .enrol(sim.code, name, sim.key.verifying_key())
             .await
             .unwrap();
+        self.registry
+            .approve(&records::fingerprint(&sim.key.verifying_key()), None)
+            .await
+            .unwrap();
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(sim.code.to_string(), sim.key.clone());
     }
 
     /// Stops the server and waits until it has finished.
@@ -172,15 +188,23 @@ impl Server {
         }
     }
 
+    /// Pushes as the station would: signed with its key when it was enrolled here, unsigned
+    /// otherwise.
     pub async fn push(&self, code: &str, events: &[SignedEvent]) -> (u16, serde_json::Value) {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/api/stations/{code}/events", self.url))
-            .json(&records::api::PushRequest {
-                events: events.to_vec(),
-            })
-            .send()
-            .await
-            .unwrap();
+        let path = format!("/api/stations/{code}/events");
+        let body = serde_json::to_vec(&records::api::PushRequest {
+            events: events.to_vec(),
+        })
+        .unwrap();
+        let key = self.keys.lock().unwrap().get(code).cloned();
+        let request = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json");
+        let request = match key {
+            Some(key) => signed(request, &key, "POST", &path, &body, now_secs(), true, None),
+            None => request,
+        };
+        let resp = request.body(body).send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap())
     }
@@ -213,6 +237,49 @@ impl Server {
     pub fn count(&self, table: &str) -> i64 {
         count_rows(&self.db, table)
     }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A nonce no other request of this test process uses.
+pub fn fresh_nonce() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("test{:012x}{:08x}", n, std::process::id())
+}
+
+/// Adds the signature headers of a station request; `nonce` is a fresh one unless given.
+#[allow(clippy::too_many_arguments)]
+pub fn signed(
+    request: reqwest::RequestBuilder,
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    created: i64,
+    clock_trusted: bool,
+    nonce: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let h = records::http_signature::sign_request(
+        key,
+        method,
+        path,
+        body,
+        created,
+        clock_trusted,
+        nonce.map(str::to_owned).unwrap_or_else(fresh_nonce),
+    );
+    request
+        .header("content-digest", h.content_digest)
+        .header(records::http_signature::CLOCK_HEADER, h.clock)
+        .header("signature-input", h.signature_input)
+        .header("signature", h.signature)
+        .header(records::http_signature::PUBLIC_KEY_HEADER, h.public_key)
 }
 
 pub fn count_rows(db: &Path, table: &str) -> i64 {

@@ -122,11 +122,13 @@ impl Mailroom {
     async fn collection(&self, seal: &str) -> Option<CollectionView> {
         let client = self.client.as_ref()?;
         // The seal was checked to be letters, digits and dashes: nothing to escape in a path.
-        let url = format!(
-            "{}/api/collections/{seal}",
-            self.config.registry_url.trim_end_matches('/'),
-        );
-        let response = client.get(url).send().await.ok()?;
+        let response = client
+            .get(
+                &format!("/api/collections/{seal}"),
+                Some(super::LOOKUP_TIMEOUT),
+            )
+            .await
+            .ok()?;
         if !response.status().is_success() {
             return None;
         }

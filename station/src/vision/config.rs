@@ -1,0 +1,46 @@
+//! The `[vision]` section of `station.toml`: where pictures to read codes from come from.
+//!
+//! ```toml
+//! [vision.folder]
+//! path = "/srv/urna/scans"   # the document scanner's output folder
+//! poll_ms = 1000
+//!
+//! [vision.camera]
+//! kind = "rpicam"
+//! device = "rpicam-vid"      # or libcamera-vid on older systems
+//! width = 1280
+//! height = 720
+//! max_fps = 10
+//! repeat_ms = 1500
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::vision::camera::CameraConfig;
+use crate::vision::folder::FolderConfig;
+
+/// Image sources; each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionConfig {
+    /// A folder a document scanner drops page images into.
+    #[serde(default)]
+    pub folder: Option<FolderConfig>,
+    /// A camera the resident shows a code to.
+    #[serde(default)]
+    pub camera: Option<CameraConfig>,
+}
+
+impl VisionConfig {
+    /// Checks every source's keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(folder) = &self.folder {
+            folder.validate()?;
+        }
+        if let Some(camera) = &self.camera {
+            camera.validate()?;
+        }
+        Ok(())
+    }
+}
