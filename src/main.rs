@@ -224,6 +224,25 @@ enum LogCommand {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Copy the log to a new file while the station runs, and verify the copy whole.
+    Backup {
+        /// The custody log (SQLite file).
+        #[arg(long)]
+        db: PathBuf,
+        /// The backup to write; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a verified backup in place of a lost or damaged log (the station stopped, and the
+    /// old log moved away first: it is never overwritten).
+    Restore {
+        /// The backup.
+        #[arg(long)]
+        from: PathBuf,
+        /// Where the custody log goes.
+        #[arg(long)]
+        db: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -284,6 +303,20 @@ fn run(cli: Cli) -> Result<()> {
             LogCommand::Verify { db, key } => verify(db, key),
             LogCommand::Show { db, last } => show(db, last),
             LogCommand::Export { db } => export(db),
+            LogCommand::Backup { db, out } => {
+                let copied = station::backup::backup(&db, &out)?;
+                report_copy("backup", &copied)
+            }
+            LogCommand::Restore { from, db } => {
+                let copied = station::backup::restore(&from, &db)?;
+                report_copy("restored", &copied)?;
+                writeln!(
+                    std::io::stdout().lock(),
+                    "note: this log ends at seq {}. If the registry holds later events of this station (its acknowledged seq, in `urna doctor` once started), the station's next events would fork from them: compare before taking deposits",
+                    copied.tip.seq
+                )?;
+                Ok(())
+            }
         },
         Command::Label { command } => match command {
             LabelCommand::Render { label, out } => label_render(&label, &out),
@@ -600,6 +633,18 @@ fn doctor(path: PathBuf) -> Result<()> {
         .filter(|c| c.outcome == station::doctor::Outcome::Fail)
         .count();
     anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
+}
+
+fn report_copy(what: &str, copied: &station::backup::Copied) -> Result<()> {
+    writeln!(
+        std::io::stdout().lock(),
+        "{what}: {} ({} bytes), events 1..={} verified (signatures, hash chain, no gaps); tip {}",
+        copied.path.display(),
+        copied.bytes,
+        copied.tip.seq,
+        copied.tip.hash
+    )?;
     Ok(())
 }
 

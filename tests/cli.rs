@@ -336,3 +336,59 @@ fn staff_accounts_are_added_listed_and_disabled_with_the_pin_kept_off_the_comman
         "no account for badge 4040",
     );
 }
+
+#[test]
+fn back_up_and_restore_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("station.key");
+    let db = dir.path().join("log.db");
+    assert!(
+        urna(&["keygen", "--out", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    make_log(&db, &key, 25);
+    let backup = dir.path().join("backup.db");
+    let o = urna(&[
+        "log",
+        "backup",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("events 1..=25 verified"),
+        "{}",
+        stdout(&o)
+    );
+    // Onto the live log: refused, and the log is untouched.
+    let o = urna(&[
+        "log",
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+    let restored = dir.path().join("restored.db");
+    let o = urna(&[
+        "log",
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--db",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("this log ends at seq 25"),
+        "{}",
+        stdout(&o)
+    );
+    let o = urna(&["log", "verify", "--db", restored.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -3,6 +3,7 @@
 //! - [`custody_log`] — appending events: numbered, chained, signed, committed before any promise;
 //! - [`log_store`] — the log's SQLite file: safe opening, schema, reading back, verification;
 //! - [`checkpoint`] — the verified tip kept beside the log, which also reveals rollbacks;
+//! - [`backup`] — online backup of the log and its verified restore;
 //! - [`keys`] — the station's signing key on disk;
 //! - [`label`] — envelope labels and receipts rendered to 1-bit rasters;
 //! - [`template`] — label templates: the format, checked loading, rendering with fields;
@@ -24,6 +25,7 @@
 //! - [`error`] — the station's one error type.
 
 pub mod alerts_feed;
+pub mod backup;
 pub mod check_in;
 pub mod checkpoint;
 pub mod clock;
