@@ -78,6 +78,8 @@ pub fn station_config(
         kiosk: Default::default(),
         staff: Default::default(),
         simulation: true,
+        // The demo binds its own ports (see `start`); this one is not used.
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         simulated_clock_offset_secs: None,
     }
 }
@@ -215,7 +217,8 @@ fn print_pages(port: u16) {
     println!("scan again after it ends to release, and once more to forward it. Ctrl-C stops.");
 }
 
-async fn wait_for_signal() {
+/// Waits for Ctrl-C or SIGTERM (systemd's stop).
+pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,5 +1,7 @@
 //! The `urna` command's library side: what the command runs that tests also need.
 //!
-//! - [`demo`] — a registry, an urn kiosk and a mailroom station in one process, simulated.
+//! - [`demo`] — a registry, an urn kiosk and a mailroom station in one process, simulated;
+//! - [`serve`] — one station, or the registry, from its config file: the production services.
 
 pub mod demo;
+pub mod serve;

@@ -30,6 +30,12 @@ enum Command {
         #[arg(long, default_value = "var")]
         data: PathBuf,
     },
+    /// Run one station (urn kiosk or mailroom counter) from its config, until SIGTERM.
+    Station {
+        /// The station's configuration.
+        #[arg(long, default_value = "/etc/urna/station.toml")]
+        config: PathBuf,
+    },
     /// Check a station's key, log, disk, clock, registry and devices; one line each.
     Doctor {
         /// The station's configuration.
@@ -71,6 +77,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum RegistryCommand {
+    /// Run the registry office's server from its config, until SIGTERM.
+    Serve {
+        /// The registry's configuration (listen address, data directory, categories).
+        #[arg(long, default_value = "/etc/urna/registry.toml")]
+        config: PathBuf,
+    },
     /// Approve the key a station shows (`urna doctor`, its service screen): typed or scanned.
     Approve {
         /// The registry's data directory (holding register.db; the demo's is var/registry).
@@ -291,6 +303,16 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(urna::demo::run(data, port))
         }
+        Command::Station { config } => {
+            init_service_logging();
+            tokio::runtime::Runtime::new()?.block_on(urna::serve::station(&config))
+        }
+        Command::Registry {
+            command: RegistryCommand::Serve { config },
+        } => {
+            init_service_logging();
+            tokio::runtime::Runtime::new()?.block_on(urna::serve::registry(&config))
+        }
         Command::Doctor { config } => doctor(config),
         Command::Keygen { out } => {
             let key = StationKey::generate_to_file(&out)?;
@@ -336,12 +358,21 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The register file inside a registry's data directory.
-const REGISTER_FILE: &str = "register.db";
+/// Logs for a service: to standard error, which systemd's journal keeps; `RUST_LOG` overrides
+/// the level.
+fn init_service_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
 
 fn registry_admin(command: RegistryCommand) -> Result<()> {
     let open = |data: &PathBuf| -> Result<registry::Registry> {
-        let path = data.join(REGISTER_FILE);
+        let path = data.join(urna::serve::REGISTER_FILE);
         anyhow::ensure!(
             path.is_file(),
             "{} does not exist: is --data the registry's data directory?",
@@ -380,6 +411,9 @@ fn registry_admin(command: RegistryCommand) -> Result<()> {
                 stdout,
                 "unieważniono klucze stacji {code}: {n} / revoked station {code}'s keys: {n}"
             )?;
+        }
+        RegistryCommand::Serve { .. } => {
+            anyhow::bail!("`urna registry serve` runs the server, not an admin command")
         }
         RegistryCommand::Keys { data } => {
             for key in runtime.block_on(open(&data)?.station_keys())? {

@@ -1,6 +1,8 @@
 //! The registry's configuration: which department handles which category of mail.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -148,5 +150,38 @@ impl RegistryConfig {
             }
         }
         out
+    }
+}
+
+/// The registry server's file (`/etc/urna/registry.toml`): where it listens, where its register
+/// lives, and the categories with their departments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address to listen on, e.g. `0.0.0.0:8080` (behind the office's TLS proxy).
+    pub listen: SocketAddr,
+    /// The directory holding `register.db`.
+    pub data_dir: PathBuf,
+    /// Where mail goes whose category is not configured.
+    pub default_department: String,
+    /// The categories, in the order pages list them.
+    pub categories: Vec<CategoryConfig>,
+}
+
+impl ServerConfig {
+    /// Parses and checks a TOML text.
+    pub fn from_toml(text: &str) -> Result<ServerConfig> {
+        let config: ServerConfig =
+            toml::from_str(text).map_err(|e| Error::Config(e.message().to_owned()))?;
+        config.registry().validate()?;
+        Ok(config)
+    }
+
+    /// The categories and departments, as the registry takes them.
+    pub fn registry(&self) -> RegistryConfig {
+        RegistryConfig {
+            categories: self.categories.clone(),
+            default_department: self.default_department.clone(),
+        }
     }
 }

@@ -34,7 +34,7 @@ pub mod request_auth;
 pub mod sqlite;
 pub mod store;
 
-pub use config::{CategoryConfig, RegistryConfig};
+pub use config::{CategoryConfig, RegistryConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use http::{AppState, app, serve};
 pub use notify::Notice;

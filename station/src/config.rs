@@ -120,6 +120,10 @@ pub struct StationConfig {
     /// Simulated hardware, with the control page and API.
     #[serde(default)]
     pub simulation: bool,
+    /// Where the station's pages and API listen (`urna station`); the kiosk's browser runs on
+    /// the same Pi, so loopback unless the mailroom's page is opened from another computer.
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
     /// In simulation only: the wall clock reads this many seconds off the machine's from
     /// start-up, as a Pi booting with a wrong clock does (negative: behind).
     #[serde(default)]
@@ -210,6 +214,10 @@ impl KioskConfig {
         }
         Ok(())
     }
+}
+
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8081))
 }
 
 fn default_badge_prefix() -> String {

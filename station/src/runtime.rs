@@ -38,13 +38,6 @@ pub async fn run(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<()> {
-    if !config.simulation {
-        // The Pi's device backends arrive with the field-inputs and printer issues; until then a
-        // station without simulation would take deposits it cannot receipt.
-        return Err(Error::Setup(
-            "only simulated hardware is available in this build; set simulation = true".into(),
-        ));
-    }
     // A simulated wrong clock at boot is set before the log or the workflow reads the time.
     if let Some(offset) = config.simulated_clock_offset_secs {
         crate::clock::set_simulated_offset_secs(offset);
@@ -77,13 +70,17 @@ pub async fn run(
             source: std::io::Error::other(e.to_string()),
         })??;
     let log = SharedLog::new(log);
-    let labels = config.data_dir.join(LABELS_DIR);
-    // The simulated printer speaks the configured printer's language; the station reaches it
-    // through the real link, transport and encoder (see `Role::Urn` below).
-    let emulated = printer_config.clone();
-    let sim_printer = Arc::new(
-        SimPrinter::new(labels.clone(), move || emulated.emulator()).map_err(io(&labels))?,
-    );
+    // In simulation the printer is an emulator that speaks the configured printer's language;
+    // the station reaches it through the real link, transport and encoder all the same.
+    let sim_printer = if config.simulation {
+        let labels = config.data_dir.join(LABELS_DIR);
+        let emulated = printer_config.clone();
+        Some(Arc::new(
+            SimPrinter::new(labels.clone(), move || emulated.emulator()).map_err(io(&labels))?,
+        ))
+    } else {
+        None
+    };
     let gpio_config = config.gpio.clone().unwrap_or_default();
     let lamp = GpioLamp::new();
 
@@ -132,9 +129,26 @@ pub async fn run(
             shutdown.clone().wait(),
         ));
     }
-    // The urn's pins: simulated here, and driven from the control page through the same
-    // debouncing and state machines (`firmware`) the Pi's pins go through.
-    let sim_pins = (config.role == Role::Urn).then(|| SimPins::new(&gpio_config));
+    // The urn's pins: in simulation driven from the control page, on a Pi the real ones; both
+    // through the same debouncing and state machines (`firmware`).
+    let sim_pins =
+        (config.role == Role::Urn && config.simulation).then(|| SimPins::new(&gpio_config));
+    if config.role == Role::Urn && !config.simulation {
+        let pins = open_pi_pins(&gpio_config)?;
+        let (events_tx, events_rx) = mpsc::channel::<GpioEvent>(64);
+        let (inputs, stop, lamp, gpio_config) = (
+            inputs_tx.clone(),
+            shutdown.clone(),
+            lamp.clone(),
+            gpio_config.clone(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = gpio::run(pins, lamp, gpio_config, inputs, events_tx, stop).await {
+                tracing::error!("gpio: {e}");
+            }
+        });
+        tasks.spawn(record_gpio_faults(log.clone(), events_rx));
+    }
     let pin_handles = sim_pins.as_ref().map(|p| SimPinHandles {
         door: p.door.clone(),
         slot: p.slot.clone(),
@@ -171,19 +185,29 @@ pub async fn run(
     ));
     // Both roles print: the kiosk its deposits' labels and receipts, the mailroom post and
     // counter intakes' and the quarantine bins' labels.
-    let printer: Arc<dyn Printer> = Arc::new(
-        sim_printer
-            .station_printer(
-                printer_config.language(),
-                // A retry on loopback costs nothing: the printer is back within a second of
-                // the control page's "OK".
-                LinkTimeouts {
-                    reconnect_max_ms: 1_000,
-                    ..LinkTimeouts::default()
-                },
-            )
-            .map_err(io("simulated printer"))?,
-    );
+    let printer: Arc<dyn Printer> = match &sim_printer {
+        Some(sim_printer) => Arc::new(
+            sim_printer
+                .station_printer(
+                    printer_config.language(),
+                    // A retry on loopback costs nothing: the printer is back within a second of
+                    // the control page's "OK".
+                    LinkTimeouts {
+                        reconnect_max_ms: 1_000,
+                        ..LinkTimeouts::default()
+                    },
+                )
+                .map_err(io("simulated printer"))?,
+        ),
+        None => match printer_config.connect() {
+            Some(printer) => Arc::new(printer.map_err(io(printer_name.as_str()))?),
+            None => {
+                return Err(Error::Setup(format!(
+                    "printers.{printer_name} has no connection; give it one, or set simulation = true"
+                )));
+            }
+        },
+    };
     let (kiosk_view, mailroom_view) = match config.role {
         Role::Urn => {
             let (tx, rx) = watch::channel(KioskView::initial());
@@ -234,7 +258,7 @@ pub async fn run(
         kiosk: kiosk_view,
         mailroom: mailroom_view,
         sync: sync_rx,
-        sim_printer: Some(sim_printer),
+        sim_printer,
         sim_pins: pin_handles,
     };
     let served = axum::serve(listener, web::app(state))
@@ -245,6 +269,21 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     drop(log);
     served.map_err(io("station web server"))
+}
+
+/// The Pi's own pins, on a station built with the `rpi` feature.
+#[cfg(feature = "rpi")]
+fn open_pi_pins(config: &gpio::GpioConfig) -> Result<crate::devices::rpi::RpiPins> {
+    crate::devices::rpi::open(config).map_err(|e| Error::Setup(format!("gpio: {e}")))
+}
+
+/// Without the `rpi` feature there are no real pins to open.
+#[cfg(not(feature = "rpi"))]
+fn open_pi_pins(_config: &gpio::GpioConfig) -> Result<crate::devices::sim_pins::SimPinSet> {
+    Err(Error::Setup(
+        "gpio: this urna was built without Raspberry Pi support (cargo feature rpi); build it with --features rpi, or set simulation = true"
+            .into(),
+    ))
 }
 
 /// Records the urn's sensor faults (door chatter, slot jam, pin failures) as custody events.

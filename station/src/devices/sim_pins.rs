@@ -132,11 +132,14 @@ impl StatefulOutputPin for SimPin {
     }
 }
 
+/// Four simulated pins as the GPIO task takes them.
+pub type SimPinSet = crate::devices::gpio::GpioPins<SimPin, SimPin, SimPin, SimPin>;
+
 /// The simulated pins for one urn, with their handles: what `urna demo` and the tests wire up.
 #[derive(Debug)]
 pub struct SimPins {
     /// The pins, for [`gpio::run`](crate::devices::gpio::run).
-    pub pins: crate::devices::gpio::GpioPins<SimPin, SimPin, SimPin, SimPin>,
+    pub pins: SimPinSet,
     /// Drives the door switch (active = open).
     pub door: SimPinHandle,
     /// Drives the slot beam (active = broken).
