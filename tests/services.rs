@@ -70,11 +70,8 @@ impl Service {
 
     /// Stops it as systemd does; it must end cleanly.
     fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let status = self.0.wait().unwrap();
         assert!(status.success(), "{status}");
     }
