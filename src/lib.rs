@@ -1,7 +1,9 @@
 //! The `urna` command's library side: what the command runs that tests also need.
 //!
+//! - [`config_reference`] — the configuration reference, generated from the config types;
 //! - [`demo`] — a registry, an urn kiosk and a mailroom station in one process, simulated;
 //! - [`serve`] — one station, or the registry, from its config file: the production services.
 
+pub mod config_reference;
 pub mod demo;
 pub mod serve;

@@ -54,3 +54,30 @@ fn the_units_start_commands_that_exist() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));
     }
 }
+
+/// The reference is generated from the config types; this keeps the committed copy the same.
+/// After changing a config type: `URNA_WRITE_DOCS=1 cargo test -p urna --test packaging`.
+#[test]
+fn the_config_reference_is_what_the_code_accepts() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw-docs/config-reference.md");
+    let generated = urna::config_reference::document();
+    if std::env::var_os("URNA_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == generated,
+        "hw-docs/config-reference.md differs from the code; regenerate it with \
+         URNA_WRITE_DOCS=1 cargo test -p urna --test packaging"
+    );
+    // Every key a station's config may hold is in it.
+    for key in [
+        "`badge_prefix`",
+        "`[printers.NAME]`",
+        "`[gpio.lamp]`",
+        "`materials`",
+        "`listen`",
+    ] {
+        assert!(generated.contains(key), "{key}");
+    }
+}

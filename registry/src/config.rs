@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// One category a resident or the counter can choose, and where such mail goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryConfig {
     /// Short ASCII id carried in events, e.g. `podatki`.
@@ -26,7 +26,7 @@ pub struct CategoryConfig {
 }
 
 /// The registry's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// The categories, in the order pages list them.
@@ -155,7 +155,7 @@ impl RegistryConfig {
 
 /// The registry server's file (`/etc/urna/registry.toml`): where it listens, where its register
 /// lives, and the categories with their departments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// The address to listen on, e.g. `0.0.0.0:8080` (behind the office's TLS proxy).

@@ -8,7 +8,7 @@ use records::StationCode;
 use serde::{Deserialize, Serialize};
 
 /// What a station does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An urn kiosk at the entrance.
@@ -18,7 +18,7 @@ pub enum Role {
 }
 
 /// One thing a letter can be about, as a resident picks it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
     /// Short id, stored in events (`podatki`).
@@ -39,7 +39,7 @@ pub struct Category {
 
 /// A kind of mail with its own sanitising hold, chosen at the mailroom for post and counter
 /// intake: a parcel rests longer than a letter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Material {
     /// Short id (`parcel`).
@@ -57,10 +57,11 @@ pub struct Material {
 pub const PAPER: &str = "paper";
 
 /// Everything a station needs to know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StationConfig {
     /// The station's code, part of every intake id it issues (4 characters).
+    #[schemars(with = "String")]
     pub station: StationCode,
     /// A name people recognise: "Urna — wejście główne".
     pub name: String,
@@ -131,7 +132,7 @@ pub struct StationConfig {
 }
 
 /// The urn kiosk's screen and container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KioskConfig {
     /// How many envelopes the urn holds; staff are alerted at 80 % and 100 %, and a full urn
@@ -155,7 +156,7 @@ impl Default for KioskConfig {
 }
 
 /// Staff sign-in, at the mailroom and at the urn for a collection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StaffConfig {
     /// Seconds without a scan or touch before a signed-in staff member is signed out.

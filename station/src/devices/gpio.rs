@@ -28,7 +28,7 @@ use crate::shutdown::Shutdown;
 pub const MAX_BCM_PIN: u8 = 27;
 
 /// The pull resistor on an input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pull {
     /// The Pi's internal pull-up (a switch to ground).
@@ -40,7 +40,7 @@ pub enum Pull {
 }
 
 /// One input's wiring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputWiring {
     /// BCM GPIO number.
@@ -53,7 +53,7 @@ pub struct InputWiring {
 }
 
 /// One output's wiring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputWiring {
     /// BCM GPIO number.
@@ -69,7 +69,7 @@ fn default_pull() -> Pull {
 
 /// The `[gpio]` section of a station's config. Every key has a default (see [`Default`]), so a
 /// config names only what differs from the reference wiring in `hw-docs/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct GpioConfig {
     /// The service door's reed switch (active = open).
@@ -276,7 +276,7 @@ pub enum GpioError {
 }
 
 /// Which of the urn's pins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PinName {
     /// The door switch.
@@ -303,7 +303,7 @@ impl PinName {
 
 /// Faults and status from the GPIO task, beside the [`Input`]s: for the station's log, its fault
 /// events and the kiosk's messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum GpioEvent {
     /// The door has been open longer than `door_open_too_long_secs`.

@@ -30,7 +30,7 @@ use crate::workflow::MAX_SCAN_CHARS;
 pub const SECTION: &str = "hid_scanner";
 
 /// How to reach the scanner and read it: the `[hid_scanner]` section of `station.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HidScannerConfig {
     /// The scanner's event device by a path that survives replugging:

@@ -29,7 +29,9 @@ use crate::workflow::MAX_SCAN_CHARS;
 pub const SECTION: &str = "scanner";
 
 /// Parity bit setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Parity {
     /// No parity bit (nearly every USB scanner).
@@ -42,7 +44,7 @@ pub enum Parity {
 }
 
 /// How to reach the scanner and read it: the `[scanner]` section of `station.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SerialScannerConfig {
     /// The port, by a path that survives replugging: `/dev/serial/by-id/usb-…`.

@@ -24,7 +24,7 @@ use crate::devices::{PrintJob, Printer, PrinterErrorKind, PrinterStatus};
 
 /// How long each step of talking to a printer may take, and how reconnecting backs off: the
 /// `timeouts` of the printer's config, every key optional.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkTimeouts {
     /// Opening the connection (TCP connect, device open).

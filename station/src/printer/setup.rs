@@ -33,7 +33,7 @@ use crate::config::ConfigError;
 use crate::template::{Fields, Template, Templates};
 
 /// The printer languages urna speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LanguageName {
     /// ESC/POS receipt printers.
@@ -45,7 +45,7 @@ pub enum LanguageName {
 }
 
 /// One printer: `[printers.NAME]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrinterConfig {
     /// The language it speaks.
@@ -78,7 +78,7 @@ fn yes() -> bool {
 }
 
 /// Which printer and templates print each kind of label: `[labels]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsConfig {
     /// The printer (a name under `[printers]`); may be left out when there is one printer, or

@@ -27,7 +27,9 @@ use crate::config::ConfigError;
 pub use crate::devices::serial_scanner::Parity;
 
 /// Which side may pause the other on a serial line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowControl {
     /// None: the printer's buffer had better keep up (USB-serial printers usually do).
@@ -46,7 +48,7 @@ pub enum FlowControl {
 /// `{ kind = "device", path = "/dev/usb/lp0" }`,
 /// `{ kind = "serial", path = "/dev/serial/by-id/…", baud = 9600, flow_control = "hardware" }` or
 /// `{ kind = "tcp", host = "192.168.1.50", port = 9100 }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PrinterConnection {
     /// A USB printer-class device (`usblp`), opened read-write. Many ESC/POS printers answer

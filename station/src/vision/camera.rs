@@ -20,7 +20,9 @@ use crate::vision::frames::{self, Frame, FrameError, FrameReader, FrameSource};
 use crate::vision::yuv::YuvReader;
 
 /// Which camera.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraKind {
     /// The Pi camera, through `rpicam-vid --codec yuv420 -o -` (or `libcamera-vid`).
@@ -29,7 +31,7 @@ pub enum CameraKind {
 }
 
 /// The `[vision.camera]` section of `station.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Which camera.

@@ -21,7 +21,7 @@ use crate::vision::camera::CameraConfig;
 use crate::vision::folder::FolderConfig;
 
 /// Image sources; each is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisionConfig {
     /// A folder a document scanner drops page images into.

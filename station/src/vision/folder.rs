@@ -21,7 +21,7 @@ use crate::vision::decode::{Decoder, Effort};
 use crate::vision::load::load_image;
 
 /// The `[vision.folder]` section of `station.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FolderConfig {
     /// The folder the scanner writes to.
