@@ -36,6 +36,11 @@ enum Command {
         #[arg(long, default_value = "/etc/urna/station.toml")]
         config: PathBuf,
     },
+    /// The configuration files' reference, generated from the code (Markdown).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Check a station's key, log, disk, clock, registry and devices; one line each.
     Doctor {
         /// The station's configuration.
@@ -45,6 +50,17 @@ enum Command {
     /// Make a new station key (Ed25519, file mode 0600) and print its fingerprint.
     Keygen {
         /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace a station's key (station stopped): a new key signed over by the old one, recorded
+    /// in the log; then set key_file to the new key and start the station.
+    RotateKey {
+        /// The station's configuration: its key_file is the old key, its data_dir holds the log.
+        #[arg(long, default_value = "/etc/urna/station.toml")]
+        config: PathBuf,
+        /// Where to write the new key; never overwritten. The signed statement goes beside it
+        /// (`<out>.rotation`).
         #[arg(long)]
         out: PathBuf,
     },
@@ -73,6 +89,12 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print every key of station.toml and registry.toml: type, default and meaning.
+    Reference,
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,6 +335,16 @@ fn run(cli: Cli) -> Result<()> {
             init_service_logging();
             tokio::runtime::Runtime::new()?.block_on(urna::serve::registry(&config))
         }
+        Command::Config {
+            command: ConfigCommand::Reference,
+        } => {
+            write!(
+                std::io::stdout().lock(),
+                "{}",
+                urna::config_reference::document()
+            )?;
+            Ok(())
+        }
         Command::Doctor { config } => doctor(config),
         Command::Keygen { out } => {
             let key = StationKey::generate_to_file(&out)?;
@@ -321,6 +353,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(stdout, "fingerprint: {}", key.fingerprint())?;
             Ok(())
         }
+        Command::RotateKey { config, out } => rotate_key(&config, &out),
         Command::Log { command } => match command {
             LogCommand::Verify { db, key } => verify(db, key),
             LogCommand::Show { db, last } => show(db, last),
@@ -667,6 +700,30 @@ fn doctor(path: PathBuf) -> Result<()> {
         .filter(|c| c.outcome == station::doctor::Outcome::Fail)
         .count();
     anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
+}
+
+fn rotate_key(config: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let station = station_config(config)?;
+    let log = station.data_dir.join(station::runtime::LOG_FILE);
+    let rotated = station::custody_log::rotate_key(&log, station.station, &station.key_file, out)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "wrote {} (mode 0600)", out.display())?;
+    writeln!(stdout, "fingerprint: {}", rotated.new_fingerprint)?;
+    writeln!(
+        stdout,
+        "statement: {} (also recorded in {}); the new key signs from seq {}",
+        rotated.statement_file.display(),
+        log.display(),
+        rotated.rotation.from_seq
+    )?;
+    writeln!(
+        stdout,
+        "dalej: ustaw key_file = \"{out}\" w {cfg} i uruchom stację; przekaże oświadczenie do rejestru sama / \
+         next: set key_file = \"{out}\" in {cfg} and start the station; it hands the statement to the registry itself",
+        out = out.display(),
+        cfg = config.display()
+    )?;
     Ok(())
 }
 

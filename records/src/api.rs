@@ -2,12 +2,16 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `POST /api/stations/{code}/events` | [`PushRequest`] | 200 [`PushResponse`]; 401 unknown station; 409 fork; 422 chain break ([`ApiError`]) |
+//! | `POST /api/stations/{code}/events` | [`PushRequest`] | 200 [`PushResponse`]; 401 unsigned, unknown, pending or revoked key (the message names the fingerprint to approve); 409 fork; 422 chain break ([`ApiError`]) |
+//! | `POST /api/stations/{code}/keys` | `{"statement": …}`, a key rotation signed by the old and the new key ([`crate::rotation`]) | 200 (again: `replayed`); 401 old key unknown, revoked or not approved; 409 a different successor |
 //! | `GET /api/stations/{code}/acknowledged` | — | 200 [`PushResponse`] |
 //! | `GET /api/intakes/{id}` | — | 200 [`IntakeView`]; 404 |
 //! | `POST /api/receipts/verify` | the receipt text (`text/plain`) | 200 [`ReceiptVerdict`] |
 //! | `GET /api/alerts` | — | 200 [`DeviceAlerts`] |
 //! | `GET /api/collections/{seal}` | — | 200 [`CollectionView`]; 404 no collection with that seal |
+//!
+//! Every request from a station is signed with its key in the manner of RFC 9421
+//! ([`crate::http_signature`]); pushes must be, reads are checked when signed.
 //!
 //! Events travel as [`SignedEvent`]s: the canonical bytes and the signature, so the registry
 //! verifies exactly what the station signed.

@@ -8,7 +8,8 @@
 //! - [`chain`] — the hash chain and the verifier that says what is wrong and where;
 //! - [`signing`] — key ids, fingerprints, event signatures, the ring of trusted keys;
 //! - [`http_signature`] — station→registry requests signed in the manner of RFC 9421;
-//! - [`receipt`] — the signed text in a receipt's QR code.
+//! - [`receipt`] — the signed text in a receipt's QR code;
+//! - [`rotation`] — a station's key rotation statement, signed by the old key and the new.
 
 pub mod api;
 pub mod chain;
@@ -17,6 +18,7 @@ pub mod event;
 pub mod http_signature;
 pub mod intake_id;
 pub mod receipt;
+pub mod rotation;
 pub mod signing;
 
 pub use chain::{ChainFault, ChainTip, ChainVerifier, Hash, Problem, SignedEvent};
@@ -27,6 +29,7 @@ pub use event::{
 };
 pub use intake_id::{IdError, IntakeId, StationCode};
 pub use receipt::{ReceiptError, ReceiptPayload};
+pub use rotation::{KeyRotation, RotationError};
 pub use signing::{KeyId, KeyRing, fingerprint};
 
 /// Serde helper: bytes as standard base64 text.

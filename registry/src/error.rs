@@ -32,7 +32,7 @@ pub enum Error {
     UnknownStation(String),
     /// Enrolling a code that already has another key.
     #[error(
-        "station {code} is already enrolled with another key (fingerprint {enrolled}); key rotation is not supported yet"
+        "station {code} is already enrolled with another key (fingerprint {enrolled}); a station changes keys by rotation (urna rotate-key)"
     )]
     KeyMismatch {
         /// The station.
@@ -64,6 +64,17 @@ pub enum Error {
     /// An admin's enrolment step that cannot be done (unknown fingerprint, a revoked key …).
     #[error("{0}")]
     Enrolment(String),
+    /// A key rotation statement refused. `code` is the API's error code: `bad_request` (not a
+    /// statement), `rotation_conflict` (it contradicts what the registry holds), or a refusal of
+    /// the signer (`bad_signature`, `unknown_key`, `not_approved`, `revoked`, `key_replaced`,
+    /// `wrong_station`).
+    #[error("key rotation refused: {message}")]
+    Rotation {
+        /// The API's error code.
+        code: &'static str,
+        /// For people: Polish, then English.
+        message: String,
+    },
     /// The request itself is unusable.
     #[error("bad request: {0}")]
     BadRequest(String),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::{FormRejection, QueryRejection, StringRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection, StringRejection};
 use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{Stream, StreamExt};
 use records::api::{ApiError, MAX_PUSH_BYTES, MAX_PUSH_EVENTS, PushRequest};
+use records::rotation::RotationRequest;
 use records::{IntakeId, StationCode};
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -27,6 +28,8 @@ use crate::request_auth::Signed;
 
 /// Largest receipt text body the verify endpoint reads.
 const MAX_RECEIPT_BODY: usize = 1024;
+/// Largest key rotation body: the statement (about 480 characters) in a little JSON.
+const MAX_ROTATION_BODY: usize = 2 * 1024;
 /// Largest status-page form: the receipt, URL-encoded, with room for a scanner's extra bytes.
 const MAX_STATUS_FORM: usize = 4 * 1024;
 /// How many intakes the clerk page lists.
@@ -64,6 +67,10 @@ pub fn app(state: AppState) -> Router {
             post(push_events).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)),
         )
         .route("/api/stations/{code}/acknowledged", get(acknowledged))
+        .route(
+            "/api/stations/{code}/keys",
+            post(rotate_key).layer(DefaultBodyLimit::max(MAX_ROTATION_BODY)),
+        )
         .route("/api/intakes/{id}", get(intake_json))
         .route(
             "/api/receipts/verify",
@@ -159,6 +166,14 @@ impl From<Error> for Failure {
                 Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
             }
             Error::Enrolment(message) => Failure::new(StatusCode::CONFLICT, "enrolment", message),
+            Error::Rotation { code, message } => {
+                let status = match code {
+                    "bad_request" => StatusCode::BAD_REQUEST,
+                    "rotation_conflict" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                Failure::new(status, code, message)
+            }
             other => {
                 // The client learns only that it was not its fault; the detail stays in the log.
                 tracing::error!(error = %other, "request failed");
@@ -222,6 +237,20 @@ async fn acknowledged(
     signed.optional(Some(code))?;
     let acknowledged = state.registry.acknowledged(code).await?;
     Ok(Json(records::api::PushResponse { acknowledged }).into_response())
+}
+
+/// A station's key rotation ([`records::rotation`]). The statement carries its own signatures (the
+/// old key's authority and the new key's proof of possession), so the request's signature, which
+/// the station makes with its new key, not yet approved, decides nothing here.
+async fn rotate_key(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    body: Result<Json<RotationRequest>, JsonRejection>,
+) -> Result<Response, Failure> {
+    let code = parse_station(&code)?;
+    let Json(request) = body.map_err(|r| Failure::new(r.status(), "bad_request", r.body_text()))?;
+    let accepted = state.registry.rotate(code, &request.statement).await?;
+    Ok(Json(accepted).into_response())
 }
 
 pub(crate) fn parse_intake(text: &str) -> Result<IntakeId, Failure> {

@@ -40,4 +40,6 @@ pub use http::{AppState, app, serve};
 pub use notify::Notice;
 pub use registry::Registry;
 pub use sqlite::SqliteStore;
-pub use store::{Alarm, IntakeRecord, KeyState, RegisterStore, StationKeyRecord, StationRecord};
+pub use store::{
+    Alarm, IntakeRecord, KeyState, RegisterStore, RotationRecord, StationKeyRecord, StationRecord,
+};

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use records::api::{
     CollectionView, DeviceAlert, DeviceAlerts, IntakeView, PushResponse, ReceiptVerdict,
 };
+use records::rotation::{self, RotationAccepted, RotationError};
 use records::signing::verify_event;
 use records::{
     ChainTip, ChainVerifier, Event, Hash, IntakeId, KeyId, KeyRing, Payload, Problem, ReceiptError,
@@ -22,7 +23,7 @@ use crate::projection;
 use crate::sqlite::SqliteStore;
 use crate::store::{
     Alarm, AlertChange, ForkEvidence, IntakeRecord, KeyState, NewEvent, RegisterStore,
-    StationKeyRecord, StationRecord,
+    RotationRecord, StationKeyRecord, StationRecord,
 };
 
 /// The registry office server's core. Cheap to clone: clones share one register.
@@ -237,6 +238,23 @@ impl Registry {
         .await
     }
 
+    /// Takes a station's key rotation statement ([`records::rotation`]): when the old key is the
+    /// station's approved key and both signatures verify, the old key is retired (its events
+    /// before `from_seq` and its receipts still verify; its requests are refused) and the new key
+    /// approved. The same statement again changes nothing. Refused, and logged: a statement that
+    /// does not parse or verify, an old key that is unknown, pending, revoked or another
+    /// station's, a new key already known otherwise than as this station's pending key, an old
+    /// key already rotated to another key, and a `from_seq` the registry's copy already reached
+    /// (those events were signed by the old key).
+    pub async fn rotate(&self, code: StationCode, text: &str) -> Result<RotationAccepted> {
+        let text = text.to_owned();
+        let outcome = self.blocking(move |inner| inner.rotate(code, &text)).await;
+        if let Err(Error::Rotation { code: reason, .. }) = &outcome {
+            tracing::warn!(station = %code, reason, "key rotation refused");
+        }
+        outcome
+    }
+
     /// Every station key the registry knows, in every state: what an admin page lists.
     pub async fn station_keys(&self) -> Result<Vec<StationKeyRecord>> {
         self.blocking(|inner| inner.store.station_keys()).await
@@ -417,6 +435,162 @@ impl Inner {
             .map_err(|_| Error::Task("ingest lock poisoned".into()))
     }
 
+    fn rotate(&self, code: StationCode, text: &str) -> Result<RotationAccepted> {
+        let refuse = |code, message: String| Err(Error::Rotation { code, message });
+        let rotation = match rotation::parse_verified(text) {
+            Ok(r) => r,
+            Err(e @ (RotationError::OldSignature | RotationError::NewSignature)) => {
+                return refuse(
+                    "bad_signature",
+                    format!("Podpis oświadczenia o zmianie klucza nie zgadza się / {e}"),
+                );
+            }
+            Err(e) => {
+                return refuse(
+                    "bad_request",
+                    format!("To nie jest oświadczenie o zmianie klucza / {e}"),
+                );
+            }
+        };
+        let (old_id, new_id) = (rotation.old_key_id(), rotation.new_key_id());
+        let old_fp = records::fingerprint(&rotation.old_key);
+        let new_fp = records::fingerprint(&rotation.new_key);
+        if rotation.station != code {
+            return refuse(
+                "wrong_station",
+                format!(
+                    "Oświadczenie dotyczy stacji {}, nie {code} / The statement is about station {}, not {code}",
+                    rotation.station, rotation.station
+                ),
+            );
+        }
+        let accepted = |replayed| RotationAccepted {
+            station: code.to_string(),
+            from_seq: rotation.from_seq,
+            old_fingerprint: old_fp.clone(),
+            new_fingerprint: new_fp.clone(),
+            replayed,
+        };
+        let _one_at_a_time = self.lock()?;
+        if let Some(done) = self.store.rotation_from(old_id)? {
+            if done.statement == text {
+                return Ok(accepted(true));
+            }
+            // The old key signed two different successors: whoever holds it is not to be trusted
+            // with a third. Worth an admin's attention, not a silent refusal.
+            tracing::error!(station = %code, old = %old_fp, "a key already rotated signed another rotation statement");
+            return refuse(
+                "rotation_conflict",
+                format!(
+                    "Klucz {old_fp} stacji {code} już zastąpiono innym kluczem /                      Station {code}'s key {old_fp} was already replaced by another key"
+                ),
+            );
+        }
+        let Some(old) = self.store.station_key(old_id)? else {
+            return refuse(
+                "unknown_key",
+                format!(
+                    "Rejestr nie zna klucza {old_fp} / The registry does not know key {old_fp}"
+                ),
+            );
+        };
+        if old.station != code {
+            return refuse(
+                "wrong_station",
+                format!(
+                    "Klucz {old_fp} należy do stacji {} / Key {old_fp} belongs to station {}",
+                    old.station, old.station
+                ),
+            );
+        }
+        match old.state {
+            KeyState::Approved => {}
+            KeyState::Pending => {
+                return refuse(
+                    "not_approved",
+                    format!(
+                        "Klucz {old_fp} nie został zatwierdzony; zatwierdź nowy klucz zamiast zmiany /                          Key {old_fp} was never approved; approve the new key instead"
+                    ),
+                );
+            }
+            KeyState::Revoked => {
+                return refuse(
+                    "revoked",
+                    format!(
+                        "Klucz {old_fp} stacji {code} został unieważniony / Station {code}'s key {old_fp} was revoked"
+                    ),
+                );
+            }
+            KeyState::Retired => {
+                return refuse(
+                    "key_replaced",
+                    format!(
+                        "Klucz {old_fp} stacji {code} już zastąpiono / Station {code}'s key {old_fp} was already replaced"
+                    ),
+                );
+            }
+        }
+        if let Some(new) = self.store.station_key(new_id)?
+            && (new.station != code || new.state != KeyState::Pending)
+        {
+            // A pending key of this station is the new key calling before its statement arrived;
+            // anything else (revoked, another station's) must not be approved by a rotation.
+            return refuse(
+                "rotation_conflict",
+                format!(
+                    "Nowy klucz {new_fp} jest już znany rejestrowi ({} stacji {}) /                      The new key {new_fp} is already known to the registry ({} for station {})",
+                    new.state.name(),
+                    new.station,
+                    new.state.name(),
+                    new.station
+                ),
+            );
+        }
+        let tip = self.store.tip(code)?;
+        if tip.seq >= rotation.from_seq {
+            return refuse(
+                "rotation_conflict",
+                format!(
+                    "Rejestr ma już zdarzenia stacji {code} do nr {} podpisane starym kluczem;                      zmiana od nr {} przyszła za późno / The registry already holds station {code}'s                      events up to seq {}, signed by the old key; a rotation from seq {} comes too late",
+                    tip.seq, rotation.from_seq, tip.seq, rotation.from_seq
+                ),
+            );
+        }
+        self.store.rotate_key(
+            &RotationRecord {
+                station: code,
+                old_key: old_id,
+                new_key: new_id,
+                from_seq: rotation.from_seq,
+                statement: text.to_owned(),
+                accepted_ms: now_ms(),
+            },
+            &rotation.new_key,
+        )?;
+        tracing::info!(station = %code, old = %old_fp, new = %new_fp, from_seq = rotation.from_seq, "station key rotated");
+        Ok(accepted(false))
+    }
+
+    /// The first event of `events` signed by a retired key at or after the seq its rotation
+    /// handed over to the next key: from there on that key vouches for nothing.
+    fn first_after_retirement(
+        &self,
+        code: StationCode,
+        events: &[SignedEvent],
+    ) -> Result<Option<usize>> {
+        let rotations = self.store.rotations(code)?;
+        if rotations.is_empty() {
+            return Ok(None);
+        }
+        let retired_from: BTreeMap<KeyId, u64> =
+            rotations.iter().map(|r| (r.old_key, r.from_seq)).collect();
+        Ok(events.iter().position(|e| {
+            retired_from
+                .get(&e.key_id)
+                .is_some_and(|from| e.seq >= *from)
+        }))
+    }
+
     /// The keys the station's events and receipts may be signed with: its approved key and the
     /// ones it rotated away from. Pending and revoked keys vouch for nothing.
     fn trusted_ring(&self, code: StationCode) -> Result<KeyRing> {
@@ -451,6 +625,13 @@ impl Inner {
             });
         }
 
+        // Events a retired key signed after its rotation are cut off before verification, so the
+        // valid prefix is kept and the rest refused as signed by a key not trusted there.
+        let beyond = self.first_after_retirement(code, fresh)?;
+        let (fresh, retired_beyond) = match beyond {
+            Some(at) => (&fresh[..at], fresh.get(at)),
+            None => (fresh, None),
+        };
         let mut verifier = ChainVerifier::new(code, &ring, start);
         let (verified, fault) = match verifier.verify_with_hashes(fresh) {
             Ok(v) => (v, None),
@@ -467,6 +648,16 @@ impl Inner {
         let acknowledged = self.store_verified(code, &verified, fresh)?;
 
         match fault {
+            None if retired_beyond.is_some() => {
+                let offered = retired_beyond.map_or(0, |e| e.seq);
+                let key = retired_beyond.map(|e| e.key_id).unwrap_or(KeyId([0; 8]));
+                tracing::warn!(station = %code, acknowledged, seq = offered, keyid = %key, "push refused: signed by a key retired before this seq");
+                Err(Error::Chain {
+                    seq: offered,
+                    problem: Problem::UnknownKey(key),
+                    acknowledged,
+                })
+            }
             None => {
                 tracing::info!(station = %code, acknowledged, stored = verified.len(), "push stored");
                 Ok(PushResponse { acknowledged })

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use crate::error::{Error, Result};
 use crate::store::{
     Alarm, AlertChange, DeviceAlertRecord, ForkEvidence, IntakeRecord, KeyState, NewEvent,
-    RegisterStore, StationKeyRecord, StationRecord, StoredEvent,
+    RegisterStore, RotationRecord, StationKeyRecord, StationRecord, StoredEvent,
 };
 
 /// Each entry moves the schema from version `i` to `i + 1`; never edit one that has shipped.
@@ -111,6 +111,19 @@ CREATE TABLE request_nonces (
     PRIMARY KEY (key_id, nonce)
 );
 CREATE INDEX request_nonces_by_seen ON request_nonces(seen_ms);
+",
+    // Accepted key rotations, with the signed statement kept as evidence. A key is retired once,
+    // so the old key alone names a rotation.
+    r"
+CREATE TABLE key_rotations (
+    old_key_id  TEXT PRIMARY KEY,
+    station     TEXT NOT NULL,
+    new_key_id  TEXT NOT NULL UNIQUE,
+    from_seq    INTEGER NOT NULL,
+    statement   TEXT NOT NULL,
+    accepted_ms INTEGER NOT NULL
+);
+CREATE INDEX key_rotations_by_station ON key_rotations(station, from_seq);
 ",
 ];
 
@@ -217,6 +230,21 @@ fn key_row(row: &Row<'_>) -> Result<StationKeyRecord> {
         first_seen_ms: row.get(3)?,
         last_seen_ms: row.get(4)?,
         changed_ms: row.get(5)?,
+    })
+}
+
+const ROTATION_COLUMNS: &str = "station, old_key_id, new_key_id, from_seq, statement, accepted_ms";
+
+fn rotation_row(row: &Row<'_>) -> Result<RotationRecord> {
+    let key_id =
+        |i: usize| -> Result<KeyId> { KeyId::try_from(row.get::<_, String>(i)?).map_err(corrupt) };
+    Ok(RotationRecord {
+        station: station_code(&row.get::<_, String>(0)?)?,
+        old_key: key_id(1)?,
+        new_key: key_id(2)?,
+        from_seq: seq_from_sql(row.get(3)?)?,
+        statement: row.get(4)?,
+        accepted_ms: row.get(5)?,
     })
 }
 
@@ -755,6 +783,63 @@ impl RegisterStore for SqliteStore {
              WHERE station = ?1 AND state <> 'revoked'",
             params![station.as_str(), now_ms],
         )?)
+    }
+
+    fn rotation_from(&self, old_key: KeyId) -> Result<Option<RotationRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE old_key_id = ?1"
+        ))?;
+        let rows = stmt.query(params![old_key.to_string()])?;
+        Ok(collect(rows, rotation_row)?.into_iter().next())
+    }
+
+    fn rotations(&self, station: StationCode) -> Result<Vec<RotationRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE station = ?1 ORDER BY from_seq"
+        ))?;
+        collect(stmt.query(params![station.as_str()])?, rotation_row)
+    }
+
+    fn rotate_key(&self, rotation: &RotationRecord, new_key: &VerifyingKey) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = rotation.accepted_ms;
+        tx.execute(
+            "INSERT INTO key_rotations (old_key_id, station, new_key_id, from_seq, statement, accepted_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                rotation.old_key.to_string(),
+                rotation.station.as_str(),
+                rotation.new_key.to_string(),
+                seq_to_sql(rotation.from_seq)?,
+                rotation.statement,
+                now
+            ],
+        )?;
+        tx.execute(
+            "UPDATE station_keys SET state = 'retired', changed_ms = ?2 WHERE key_id = ?1",
+            params![rotation.old_key.to_string(), now],
+        )?;
+        tx.execute(
+            "INSERT INTO station_keys (key_id, station, public_key, state, first_seen_ms,
+                                       last_seen_ms, changed_ms)
+             VALUES (?1, ?2, ?3, 'approved', ?4, ?4, ?4)
+             ON CONFLICT (key_id) DO UPDATE SET state = 'approved', changed_ms = excluded.changed_ms",
+            params![
+                rotation.new_key.to_string(),
+                rotation.station.as_str(),
+                new_key.as_bytes().as_slice(),
+                now
+            ],
+        )?;
+        tx.execute(
+            "UPDATE stations SET public_key = ?2 WHERE code = ?1",
+            params![rotation.station.as_str(), new_key.as_bytes().as_slice()],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn remember_nonce(

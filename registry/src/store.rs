@@ -84,6 +84,24 @@ impl StationKeyRecord {
     }
 }
 
+/// A key rotation the registry accepted: from `from_seq` on, the station's events are signed by
+/// `new_key`; `old_key` (retired) vouches only for the events before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRecord {
+    /// The station.
+    pub station: StationCode,
+    /// The retired key.
+    pub old_key: KeyId,
+    /// Its successor.
+    pub new_key: KeyId,
+    /// The first seq the new key signs.
+    pub from_seq: u64,
+    /// The statement as received ([`records::KeyRotation`]'s canonical text): the evidence.
+    pub statement: String,
+    /// When the registry accepted it (unix ms).
+    pub accepted_ms: i64,
+}
+
 /// A verified event, ready to be stored, with the fields the register is indexed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -266,6 +284,14 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn approve_key(&self, id: KeyId, name: &str, now_ms: i64) -> Result<()>;
     /// Revokes every key of the station that is not revoked yet; how many were.
     fn revoke_station(&self, station: StationCode, now_ms: i64) -> Result<usize>;
+    /// The accepted rotation that retired `old_key`, if any (a key is retired once).
+    fn rotation_from(&self, old_key: KeyId) -> Result<Option<RotationRecord>>;
+    /// The station's accepted rotations, by `from_seq`.
+    fn rotations(&self, station: StationCode) -> Result<Vec<RotationRecord>>;
+    /// Applies an accepted rotation, all or nothing: keeps the record, retires the old key,
+    /// approves the new one (recording it first if it was never seen) and makes it the station's
+    /// current key. The caller checked both keys' states.
+    fn rotate_key(&self, rotation: &RotationRecord, new_key: &VerifyingKey) -> Result<()>;
     /// Remembers a request nonce of a key; `false` when it was already seen (a replay). Nonces
     /// seen before `forget_before_ms` are forgotten first.
     fn remember_nonce(

@@ -4,9 +4,11 @@
 //! [`CustodyLog::append`] returns only after SQLite has committed with `synchronous=FULL`, so
 //! whatever a caller prints or shows after it returned survives a kill or a power cut.
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use records::encoding::encode;
+use records::rotation::KeyRotation;
 use records::signing::sign_event;
 use records::{
     ChainTip, Event, Hash, IntakeId, KeyRing, Payload, ReceiptPayload, StationCode, Timestamp,
@@ -68,6 +70,13 @@ impl CustodyLog {
                     [station.as_str()],
                 )?;
             }
+        }
+        if let Some(replaced) = store
+            .rotations()?
+            .into_iter()
+            .find(|r| r.old_key_id() == key.key_id())
+        {
+            return Err(replaced_key_error(&replaced));
         }
         store.conn.execute(
             "INSERT OR IGNORE INTO keys(key_id, public_key) VALUES (?1, ?2)",
@@ -146,6 +155,24 @@ impl CustodyLog {
                 .optional()?;
             last.map(|(s, _)| s as u64).unwrap_or(0)
         };
+        // `urna rotate-key` may have retired this key while the station ran: from then on the
+        // log takes nothing more signed by it (the statement says the new key signs what follows).
+        let replaced: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [LogStore::rotation_key(self.key.key_id())],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(text) = replaced {
+            return Err(match records::rotation::parse_verified(&text) {
+                Ok(r) => replaced_key_error(&r),
+                Err(e) => Error::Corrupt {
+                    path: self.store.path.clone(),
+                    detail: format!("a recorded key rotation: {e}"),
+                },
+            });
+        }
         if stored != self.tip.seq {
             return Err(Error::ConcurrentWriter {
                 path: self.store.path.clone(),
@@ -275,6 +302,151 @@ impl Drop for CustodyLog {
     }
 }
 
+fn replaced_key_error(r: &KeyRotation) -> Error {
+    Error::Setup(format!(
+        "klucz stacji {old} zastąpiono kluczem {new} od zdarzenia nr {seq}; ustaw key_file na nowy \
+         klucz i uruchom stację ponownie / the station key {old} was replaced by {new} from seq \
+         {seq} (urna rotate-key); set key_file to the new key and restart the station",
+        old = records::fingerprint(&r.old_key),
+        new = records::fingerprint(&r.new_key),
+        seq = r.from_seq,
+    ))
+}
+
+/// What `urna rotate-key` made.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The statement, as recorded in the log and written beside the new key.
+    pub rotation: KeyRotation,
+    /// The new key's fingerprint.
+    pub new_fingerprint: String,
+    /// Where the statement's text was written.
+    pub statement_file: PathBuf,
+}
+
+/// The statement's file beside a key file: `station-2.key` → `station-2.key.rotation`.
+pub fn statement_path(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".rotation");
+    PathBuf::from(name)
+}
+
+/// Replaces the station's key: makes a new key at `new_key_file` (mode 0600, never overwriting),
+/// signs "`station` replaces the key in `old_key_file` with the new one from the log's next seq
+/// on" with both keys, records that statement in the log at `log_path` (with the new public key,
+/// so the log verifies across both) and writes it beside the new key.
+///
+/// The station then runs with `key_file` set to the new key: it refuses to start, or to append
+/// anything more, with the old one, and its sync hands the statement to the registry before any
+/// event the new key signed. Run it with the station stopped; if the station was running, its
+/// next append fails with the same instruction, and nothing is signed past the rotation.
+pub fn rotate_key(
+    log_path: &Path,
+    station: StationCode,
+    old_key_file: &Path,
+    new_key_file: &Path,
+) -> Result<Rotated> {
+    let refuse = |path: &Path, message: String| Error::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(message),
+    };
+    let old = StationKey::load(old_key_file)?;
+    let mut store = LogStore::open_existing(log_path)?;
+    match store.station()? {
+        Some(found) if found == station => {}
+        Some(found) => {
+            return Err(Error::WrongStation {
+                path: log_path.to_owned(),
+                found: found.to_string(),
+                expected: station.to_string(),
+            });
+        }
+        None => {
+            return Err(refuse(
+                log_path,
+                "the log has no station yet: start the station once with its key".into(),
+            ));
+        }
+    }
+    if let Some(done) = store
+        .rotations()?
+        .into_iter()
+        .find(|r| r.old_key_id() == old.key_id())
+    {
+        return Err(refuse(
+            old_key_file,
+            format!(
+                "this key ({}) was already replaced by {} from seq {}; the station runs with the new key",
+                old.fingerprint(),
+                records::fingerprint(&done.new_key),
+                done.from_seq
+            ),
+        ));
+    }
+    let last_signer: Option<Vec<u8>> = store
+        .conn
+        .query_row(
+            "SELECT key_id FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if last_signer.is_some_and(|id| id != old.key_id().0.as_slice()) {
+        return Err(refuse(
+            old_key_file,
+            format!(
+                "this key ({}) did not sign the log's last event: it is not the station's current key",
+                old.fingerprint()
+            ),
+        ));
+    }
+    let new = StationKey::generate_to_file(new_key_file)?;
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tip: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    let rotation = KeyRotation::sign(
+        station,
+        tip as u64 + 1,
+        old.signing_key(),
+        new.signing_key(),
+    );
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+        params![LogStore::rotation_key(old.key_id()), rotation.to_string()],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO keys(key_id, public_key) VALUES (?1, ?2)",
+        params![
+            new.key_id().0.as_slice(),
+            new.public().as_bytes().as_slice()
+        ],
+    )?;
+    tx.commit()?;
+    let statement_file = statement_path(new_key_file);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&statement_file)
+        .map_err(crate::error::io(&statement_file))?;
+    // Public: two public keys and two signatures; the log holds the same text.
+    writeln!(file, "{rotation}")
+        .and_then(|()| file.sync_all())
+        .map_err(crate::error::io(&statement_file))?;
+    tracing::info!(
+        station = %station,
+        old = %old.fingerprint(),
+        new = %new.fingerprint(),
+        from_seq = rotation.from_seq,
+        "station key rotated in the custody log"
+    );
+    Ok(Rotated {
+        new_fingerprint: new.fingerprint(),
+        rotation,
+        statement_file,
+    })
+}
+
 /// What to append: a ready payload, or one built around the next intake id.
 pub enum Entry {
     /// A payload that issues no intake id.
@@ -296,5 +468,42 @@ fn unreachable_empty(store: &LogStore) -> Error {
     Error::NotALog {
         path: store.path.clone(),
         detail: "append committed nothing".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A station left running through `urna rotate-key` signs nothing more with the old key, and
+    /// the log still verifies; the new key continues it.
+    #[test]
+    fn a_rotation_under_a_running_station_stops_the_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log_path, old_file, new_file) = (
+            dir.path().join("custody.db"),
+            dir.path().join("old.key"),
+            dir.path().join("new.key"),
+        );
+        let station: StationCode = "GW7K".parse().unwrap();
+        let old = StationKey::generate_to_file(&old_file).unwrap();
+        let mut log = CustodyLog::open(&log_path, station, old).unwrap();
+        let at = Timestamp {
+            unix_ms: 1_763_771_171_000,
+            trusted: true,
+        };
+        log.append(at, Payload::DoorOpened).unwrap();
+        let rotated = rotate_key(&log_path, station, &old_file, &new_file).unwrap();
+        assert_eq!(rotated.rotation.from_seq, 2);
+        let refused = log.append(at, Payload::DoorClosed).unwrap_err();
+        assert!(refused.to_string().contains("key_file"), "{refused}");
+        drop(log);
+
+        let new = StationKey::load(&new_file).unwrap();
+        let mut log = CustodyLog::open(&log_path, station, new).unwrap();
+        log.append(at, Payload::DoorClosed).unwrap();
+        let keys = log.keys().unwrap();
+        assert_eq!(log.store().verify(&keys, ChainTip::GENESIS).unwrap().seq, 2);
     }
 }

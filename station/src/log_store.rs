@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use records::encoding;
-use records::{ChainTip, ChainVerifier, Event, Hash, KeyId, KeyRing, SignedEvent, StationCode};
+use records::rotation::{self, KeyRotation};
+use records::{
+    ChainFault, ChainTip, ChainVerifier, Event, Hash, KeyId, KeyRing, Problem, SignedEvent,
+    StationCode,
+};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::checkpoint;
@@ -281,6 +285,51 @@ impl LogStore {
         Ok(ring)
     }
 
+    /// The key rotations recorded in this log (`urna rotate-key`), oldest first. Each is kept in
+    /// `meta` under `rotation:<old key id>`: the statement is signed, so it needs no table of its
+    /// own nor a schema change, and a key is retired once.
+    pub fn rotations(&self) -> Result<Vec<KeyRotation>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT value FROM meta WHERE key LIKE 'rotation:%'")?;
+        let texts = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for text in texts {
+            let rotation = rotation::parse_verified(&text?).map_err(|e| Error::Corrupt {
+                path: self.path.clone(),
+                detail: format!("a recorded key rotation: {e}"),
+            })?;
+            out.push(rotation);
+        }
+        out.sort_by_key(|r| r.from_seq);
+        Ok(out)
+    }
+
+    /// The meta key a rotation away from `old` is recorded under.
+    pub(crate) fn rotation_key(old: KeyId) -> String {
+        format!("rotation:{old}")
+    }
+
+    /// Events after `after` that a rotated key signed at or after the seq it handed over: the
+    /// first one's seq and key, if any.
+    fn signed_after_retirement(&self, after: u64) -> Result<Option<(u64, KeyId)>> {
+        for r in self.rotations()? {
+            let from = r.from_seq.max(after.saturating_add(1));
+            let found: Option<i64> = self.conn.query_row(
+                "SELECT min(seq) FROM events WHERE seq >= ?1 AND key_id = ?2",
+                params![
+                    i64::try_from(from).unwrap_or(i64::MAX),
+                    r.old_key_id().0.as_slice()
+                ],
+                |row| row.get(0),
+            )?;
+            if let Some(seq) = found {
+                return Ok(Some((seq as u64, r.old_key_id())));
+            }
+        }
+        Ok(None)
+    }
+
     /// Up to `limit` events after `after`, in seq order: the outbox a sync pushes from.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         let mut stmt = self.conn.prepare_cached(
@@ -459,6 +508,16 @@ impl LogStore {
                         return Err(self.row_mismatch(event.seq, column));
                     }
                 }
+            }
+            // A retired key vouches only for the events before its rotation.
+            if let Some((seq, key)) = self.signed_after_retirement(start.seq)? {
+                return Err(Error::Chain {
+                    path: self.path.clone(),
+                    fault: ChainFault {
+                        seq,
+                        problem: Problem::UnknownKey(key),
+                    },
+                });
             }
             Ok(verifier.tip())
         })

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use records::StationCode;
 use records::api::{ApiError, MAX_PUSH_EVENTS, PushRequest, PushResponse};
+use records::rotation::{RotationAccepted, RotationRequest};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -52,6 +53,10 @@ pub async fn run(
     status.send_modify(|s| s.key_fingerprint = client.fingerprint());
     let events_url = format!("/api/stations/{station}/events");
     let ack_url = format!("/api/stations/{station}/acknowledged");
+    let keys_url = format!("/api/stations/{station}/keys");
+    // Key rotations recorded in the log go first, once per run: the registry must know the new
+    // key before it sees anything the new key signed. Sending one again is harmless.
+    let mut rotations_sent = false;
     // Where the registry's copy ends, once known. Unknown after start: ask first.
     let mut cursor: Option<u64> = None;
     let mut delay = FIRST_RETRY;
@@ -62,7 +67,12 @@ pub async fn run(
         }
         // A request still in flight when shutdown comes is abandoned: the registry either
         // committed it (and says so next time) or did not.
+        let rotations_pending = &mut rotations_sent;
         let attempt = async {
+            if !*rotations_pending {
+                push_rotations(&client, &keys_url, &log).await?;
+                *rotations_pending = true;
+            }
             match cursor {
                 None => ask_acknowledged(&client, &ack_url)
                     .await
@@ -182,6 +192,44 @@ async fn record(
         s.last_error = None;
     });
     ack
+}
+
+/// Hands the registry every key rotation recorded in the log, oldest first.
+async fn push_rotations(client: &SignedClient, path: &str, log: &SharedLog) -> Result<(), String> {
+    let rotations = log
+        .with(|log| log.store().rotations())
+        .await
+        .map_err(|e| format!("reading the log's key rotations: {e}"))?;
+    for rotation in rotations {
+        let body = RotationRequest {
+            statement: rotation.to_string(),
+        };
+        let response = client.post_json(path, &body).await?;
+        let status = response.status();
+        if status.is_success() {
+            let accepted: RotationAccepted = response
+                .json()
+                .await
+                .map_err(|e| format!("registry answered something unreadable: {e}"))?;
+            if !accepted.replayed {
+                tracing::info!(
+                    old = %accepted.old_fingerprint,
+                    new = %accepted.new_fingerprint,
+                    from_seq = accepted.from_seq,
+                    "sync: the registry accepted the key rotation"
+                );
+            }
+            continue;
+        }
+        let detail = match response.json::<ApiError>().await {
+            Ok(e) => format!("{} ({})", e.message, e.error),
+            Err(_) => "no details".to_owned(),
+        };
+        return Err(format!(
+            "the registry refused this station's key rotation ({status}): {detail}"
+        ));
+    }
+    Ok(())
 }
 
 async fn ask_acknowledged(client: &SignedClient, path: &str) -> Result<u64, String> {
