@@ -133,21 +133,21 @@ pub async fn run(
     // through the same debouncing and state machines (`firmware`).
     let sim_pins =
         (config.role == Role::Urn && config.simulation).then(|| SimPins::new(&gpio_config));
+    let pins_task = |tasks: &mut tokio::task::JoinSet<()>| {
+        let (events_tx, events_rx) = mpsc::channel::<GpioEvent>(64);
+        tasks.spawn(record_gpio_faults(log.clone(), events_rx));
+        GpioTask {
+            lamp: lamp.clone(),
+            config: gpio_config.clone(),
+            inputs: inputs_tx.clone(),
+            events: events_tx,
+            shutdown: shutdown.clone(),
+        }
+    };
     if config.role == Role::Urn && !config.simulation {
         let pins = open_pi_pins(&gpio_config)?;
-        let (events_tx, events_rx) = mpsc::channel::<GpioEvent>(64);
-        let (inputs, stop, lamp, gpio_config) = (
-            inputs_tx.clone(),
-            shutdown.clone(),
-            lamp.clone(),
-            gpio_config.clone(),
-        );
-        tasks.spawn(async move {
-            if let Err(e) = gpio::run(pins, lamp, gpio_config, inputs, events_tx, stop).await {
-                tracing::error!("gpio: {e}");
-            }
-        });
-        tasks.spawn(record_gpio_faults(log.clone(), events_rx));
+        let task = pins_task(&mut tasks);
+        tasks.spawn(task.run(pins));
     }
     let pin_handles = sim_pins.as_ref().map(|p| SimPinHandles {
         door: p.door.clone(),
@@ -158,19 +158,8 @@ pub async fn run(
         press_ms: gpio_config.debounce_ms * 5,
     });
     if let Some(sim) = sim_pins {
-        let (events_tx, events_rx) = mpsc::channel::<GpioEvent>(64);
-        let (inputs, stop, lamp, gpio_config) = (
-            inputs_tx.clone(),
-            shutdown.clone(),
-            lamp.clone(),
-            gpio_config.clone(),
-        );
-        tasks.spawn(async move {
-            if let Err(e) = gpio::run(sim.pins, lamp, gpio_config, inputs, events_tx, stop).await {
-                tracing::error!("gpio: {e}");
-            }
-        });
-        tasks.spawn(record_gpio_faults(log.clone(), events_rx));
+        let task = pins_task(&mut tasks);
+        tasks.spawn(task.run(sim.pins));
         // A button already down at the GPIO task's first sample is "held at start", not a
         // press; give the task its first samples before the control API can move a pin.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -269,6 +258,41 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     drop(log);
     served.map_err(io("station web server"))
+}
+
+/// What the GPIO task needs besides its pins.
+struct GpioTask {
+    lamp: GpioLamp,
+    config: gpio::GpioConfig,
+    inputs: mpsc::Sender<Input>,
+    events: mpsc::Sender<GpioEvent>,
+    shutdown: Shutdown,
+}
+
+impl GpioTask {
+    /// Runs the urn's pins, simulated or real, through `firmware`'s state machines.
+    async fn run<D, S, B, L>(self, pins: gpio::GpioPins<D, S, B, L>)
+    where
+        D: embedded_hal::digital::InputPin + Send + 'static,
+        S: embedded_hal::digital::InputPin + Send + 'static,
+        B: embedded_hal::digital::InputPin + Send + 'static,
+        L: embedded_hal::digital::OutputPin + Send + 'static,
+        D::Error: std::fmt::Debug,
+        S::Error: std::fmt::Debug,
+        B::Error: std::fmt::Debug,
+        L::Error: std::fmt::Debug,
+    {
+        let GpioTask {
+            lamp,
+            config,
+            inputs,
+            events,
+            shutdown,
+        } = self;
+        if let Err(e) = gpio::run(pins, lamp, config, inputs, events, shutdown).await {
+            tracing::error!("gpio: {e}");
+        }
+    }
 }
 
 /// The Pi's own pins, on a station built with the `rpi` feature.
