@@ -31,7 +31,10 @@ mod printer;
 pub use bag::{BagView, ConfirmStep};
 pub use department::{CHANGE_REASON_CHARS, Change, ForwardView, check_change};
 pub use early::{EarlyView, REASON_CHARS};
-pub use intake::{IntakeForm, Refused, ValidIntake, validate as validate_intake};
+pub use intake::{
+    IntakeForm, MAX_ATTACHMENTS, REFERENCE_CHARS, Refused, SENDER_CHARS, ValidIntake,
+    validate as validate_intake,
+};
 
 /// The result of the last scan, for the staff screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
