@@ -1,10 +1,12 @@
-//! Any bytes as an image file, and any bytes as a camera frame: urna's image loading and QR
-//! decoding refuse or read them, and never panic (a decoder's panic is caught and reported as an
-//! error, which this target also accepts; anything escaping the guard fails it).
+//! Any bytes as an image file, as a camera frame, and as a V4L2 camera's GREY, YUYV or MJPEG
+//! buffer: urna's image loading, pixel conversion and QR decoding refuse or read them, and never
+//! panic (a decoder's panic is caught and reported as an error, which this target also accepts;
+//! anything escaping the guard fails it).
 //! Run: `cargo fuzz run vision_image` in `fuzz/`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use station::vision::pixels::{Layout, PixelFormat, to_frame};
 use station::vision::{Decoder, Effort, ImageLimits, load_image};
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +30,21 @@ fuzz_target!(|data: &[u8]| {
         let height = pixels.len() as u32 / width;
         let luma = pixels[..(width * height) as usize].to_vec();
         let _ = decoder.decode_luma(luma, width, height, Effort::Frame, None);
+    }
+    // The same bytes as a V4L2 camera's buffer: the first four pick format, size and stride.
+    if let [format, width, height, stride, buffer @ ..] = data {
+        let format = PixelFormat::PREFERENCE[usize::from(*format) % 3];
+        let layout = Layout {
+            format,
+            width: u32::from(*width),
+            height: u32::from(*height),
+            stride: u32::from(*stride) * 2,
+        };
+        if let Ok(frame) = to_frame(&layout, buffer, &limits) {
+            assert_eq!(
+                frame.luma.len() as u64,
+                u64::from(frame.width) * u64::from(frame.height)
+            );
+        }
     }
 });

@@ -80,6 +80,19 @@ pub async fn run(config: &StationConfig) -> Vec<Check> {
     if let Some(check) = check_hid_scanner(config) {
         checks.push(check);
     }
+    if let Some(camera) = config.vision.as_ref().and_then(|v| v.v4l2.as_ref()) {
+        checks.push(match crate::vision::v4l2::probe(camera) {
+            Ok(found) => Check::new("camera", Outcome::Ok, found),
+            Err(e) => Check::new(
+                "camera",
+                Outcome::Fail,
+                format!(
+                    "{e}; is it plugged in, is the path under /dev/v4l/by-id right, and may the \
+                     station's user open it (group video)?"
+                ),
+            ),
+        });
+    }
     checks.push(check_gpio(config));
     checks.extend(check_printers(config).await);
     checks

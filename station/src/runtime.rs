@@ -122,10 +122,29 @@ pub async fn run(
             shutdown.clone().wait(),
         ));
     }
-    if let Some(camera) = config.vision.as_ref().and_then(|v| v.camera.clone()) {
+    let vision = config.vision.clone().unwrap_or_default();
+    // A camera that is the urn's only code reader goes away as "the scanner": the kiosk records
+    // it and tells the resident to use the button. Beside a hand scanner, or at the mailroom,
+    // it is a fault of its own, so a working scanner is not shown as broken.
+    let sole_reader = config.role == Role::Urn
+        && config.scanner.is_none()
+        && config.hid_scanner.is_none()
+        && usize::from(vision.camera.is_some()) + usize::from(vision.v4l2.is_some()) == 1;
+    if let Some(camera) = vision.camera {
+        let presence = camera_presence(&mut tasks, sole_reader, &inputs_tx, &log);
         tasks.spawn(crate::vision::camera::run(
             camera,
             inputs_tx.clone(),
+            presence,
+            shutdown.clone().wait(),
+        ));
+    }
+    if let Some(camera) = vision.v4l2 {
+        let presence = camera_presence(&mut tasks, sole_reader, &inputs_tx, &log);
+        tasks.spawn(crate::vision::v4l2::run(
+            camera,
+            inputs_tx.clone(),
+            presence,
             shutdown.clone().wait(),
         ));
     }
@@ -308,6 +327,41 @@ fn open_pi_pins(_config: &gpio::GpioConfig) -> Result<crate::devices::sim_pins::
         "gpio: this urna was built without Raspberry Pi support (cargo feature rpi); build it with --features rpi, or set simulation = true"
             .into(),
     ))
+}
+
+/// Where a camera's going away and coming back is told: as the scanner's connection when it is
+/// the urn's only code reader, otherwise as a camera fault in the custody log.
+fn camera_presence(
+    tasks: &mut tokio::task::JoinSet<()>,
+    sole_reader: bool,
+    inputs: &mpsc::Sender<Input>,
+    log: &SharedLog,
+) -> mpsc::Sender<bool> {
+    let (presence_tx, mut presence_rx) = mpsc::channel::<bool>(4);
+    let (inputs, log) = (inputs.clone(), log.clone());
+    tasks.spawn(async move {
+        while let Some(present) = presence_rx.recv().await {
+            if sole_reader {
+                if inputs.send(Input::ScannerConnected(present)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            let (device, fault) = (
+                records::Device::Scanner,
+                records::Text::sanitized("camera unplugged"),
+            );
+            let payload = if present {
+                records::Payload::FaultCleared { device, fault }
+            } else {
+                records::Payload::FaultRaised { device, fault }
+            };
+            if let Err(e) = log.append(crate::clock::now(), payload).await {
+                tracing::error!("camera: fault not recorded: {e}");
+            }
+        }
+    });
+    presence_tx
 }
 
 /// Records the urn's sensor faults (door chatter, slot jam, pin failures) as custody events.

@@ -12,6 +12,13 @@
 //! height = 720
 //! max_fps = 10
 //! repeat_ms = 1500
+//!
+//! [vision.v4l2]              # a USB webcam or document camera (cargo feature `camera`)
+//! device = "/dev/v4l/by-id/usb-046d_C270_HD_WEBCAM-video-index0"
+//! width = 1280
+//! height = 720
+//! max_fps = 10
+//! formats = ["grey", "yuyv", "mjpeg"]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::vision::camera::CameraConfig;
 use crate::vision::folder::FolderConfig;
+use crate::vision::v4l2::V4l2Config;
 
 /// Image sources; each is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -30,6 +38,10 @@ pub struct VisionConfig {
     /// A camera the resident shows a code to.
     #[serde(default)]
     pub camera: Option<CameraConfig>,
+    /// A USB webcam or document camera (video4linux2), in a station built with the `camera`
+    /// feature.
+    #[serde(default)]
+    pub v4l2: Option<V4l2Config>,
 }
 
 impl VisionConfig {
@@ -40,6 +52,9 @@ impl VisionConfig {
         }
         if let Some(camera) = &self.camera {
             camera.validate()?;
+        }
+        if let Some(v4l2) = &self.v4l2 {
+            v4l2.validate()?;
         }
         Ok(())
     }

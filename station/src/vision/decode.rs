@@ -35,6 +35,9 @@ pub enum Effort {
 pub enum Strategy {
     /// rxing on the region where the last code was.
     Region,
+    /// rxing's quick search (every few rows, upright only) on the whole picture: most photos read
+    /// in it, in about half the time of the full search.
+    Quick,
     /// rxing on the whole picture, at a scale (1, ½ or 2).
     Zxing(Scale),
     /// rqrr, after a binarisation, at a scale.
@@ -202,6 +205,11 @@ impl Decoder {
                 code.strategy = Strategy::Region;
                 Some(code)
             }
+            Strategy::Quick => {
+                let mut code = zxing(image, false)?;
+                code.strategy = Strategy::Quick;
+                Some(code)
+            }
             Strategy::Zxing(Scale::Full) => zxing(image, true),
             Strategy::Zxing(scale) => {
                 let (scaled, factor) = self.scaled(image, scale)?;
@@ -244,7 +252,8 @@ const FRAME_PLAN: [Strategy; 2] = [
 ];
 
 /// A photo or page: everything, cheapest and likeliest first.
-const THOROUGH_PLAN: [Strategy; 11] = [
+const THOROUGH_PLAN: [Strategy; 12] = [
+    Strategy::Quick,
     Strategy::Zxing(Scale::Full),
     Strategy::Rqrr(Binarization::Native, Scale::Full),
     Strategy::Rqrr(Binarization::Adaptive, Scale::Full),
@@ -352,7 +361,7 @@ mod tests {
         let code = Decoder::default().decode(&drawn("URNA1:ABC", 4), Effort::Thorough, None);
         let code = code.unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(code.text, "URNA1:ABC");
-        assert_eq!(code.strategy, Strategy::Zxing(Scale::Full));
+        assert_eq!(code.strategy, Strategy::Quick);
         assert!(code.bounds.is_some());
     }
 

@@ -34,6 +34,9 @@ pub enum FrameError {
     /// Reading failed.
     #[error("camera read failed: {0}")]
     Read(#[from] std::io::Error),
+    /// The camera sends frames, but none can be turned into a picture.
+    #[error("camera frames unreadable: {0}")]
+    Frames(String),
 }
 
 /// Where frames come from: a V4L2 device, rpicam-vid's output, or a simulation in tests.

@@ -9,6 +9,8 @@
 //! - [`roi`] — where the last code was, so the next frame looks there first;
 //! - [`frames`] — the camera loop: a frame source, a steady rate, one scan per code shown;
 //! - [`yuv`] — the Pi camera's raw YUV 4:2:0 frames (rpicam-vid / libcamera-vid on stdout);
+//! - [`v4l2`] — a USB webcam or document camera through video4linux2 (cargo feature `camera`);
+//! - [`pixels`] — a V4L2 camera's GREY, YUYV and MJPEG buffers as grey frames;
 //! - [`folder`] — the watched folder a document scanner drops pages into.
 //!
 //! Every source ends in [`crate::devices::Input::Scanned`], the path the serial scanner's codes
@@ -23,8 +25,10 @@ pub mod folder;
 pub mod frames;
 pub mod guard;
 pub mod load;
+pub mod pixels;
 pub mod roi;
 pub mod scale;
+pub mod v4l2;
 pub mod yuv;
 
 pub use decode::{Code, DecodeError, Decoder, Effort};
