@@ -86,6 +86,9 @@ impl Mailroom {
             start_station_with(&self.dir, MAILROOM, Role::Mailroom, self.registry, |c| {
                 c.hold_secs = hold_secs;
                 c.simulated_clock_offset_secs = Some(offset_secs);
+                // Every refresh saves, so that the test can read the clock at any moment; the
+                // throttle itself is tested beside the hold clock.
+                c.hold_clock_save_secs = 0;
             })
             .await;
         self.server = Some(server);

@@ -89,6 +89,12 @@ pub struct StationConfig {
     pub hold_secs: u32,
     /// How long the kiosk waits for the envelope to fall through the slot.
     pub drop_timeout_secs: u32,
+    /// How often, at most, the mailroom saves its hold clock while nothing else calls for a
+    /// save (a hold starting, a wall-clock step, a credited downtime always save at once).
+    /// A crash loses what passed since the last save, which makes holds longer, never shorter;
+    /// a shorter interval writes the SD card more often (0: at every refresh, every few seconds).
+    #[serde(default = "default_hold_clock_save_secs")]
+    pub hold_clock_save_secs: u32,
     /// What a staff badge's code starts with, telling it from a form's reference.
     #[serde(default = "default_badge_prefix")]
     pub badge_prefix: String,
@@ -100,7 +106,8 @@ pub struct StationConfig {
     /// feature); may be configured beside a serial one.
     #[serde(default)]
     pub hid_scanner: Option<crate::devices::hid_scanner::HidScannerConfig>,
-    /// Codes read from pictures: `[vision.folder]`, a folder a document scanner writes to.
+    /// Codes read from pictures: `[vision.folder]`, a folder a document scanner writes to;
+    /// `[vision.camera]`, the Pi camera; `[vision.v4l2]`, a USB or document camera.
     #[serde(default)]
     pub vision: Option<crate::vision::config::VisionConfig>,
     /// The printers, by name: `[printers.NAME]` with language and connection.
@@ -219,6 +226,10 @@ impl KioskConfig {
 
 fn default_listen() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+fn default_hold_clock_save_secs() -> u32 {
+    30
 }
 
 fn default_badge_prefix() -> String {

@@ -4,9 +4,10 @@
 //!
 //! While the station runs, the counter advances by the monotonic clock alone. It is saved in the
 //! custody log's file (beside the signed events, not among them: it is the station's own
-//! bookkeeping) at every advance: each refresh of the hold list, every few seconds, and every hold
-//! start and release decision. A crash loses what passed since the last save, which only makes
-//! holds longer. The time the station was off is added at the next start only when two trusted
+//! bookkeeping) at every hold start, at every wall-clock step or change of trust, at every credit
+//! of downtime, and otherwise at most every `hold_clock_save_secs` (30 s by default: a save every
+//! few seconds, at each refresh of the hold list, would be some 17,000 synchronous writes a day to
+//! the SD card). A crash loses what passed since the last save, which only makes holds longer. The time the station was off is added at the next start only when two trusted
 //! wall-clock readings bound it: the one saved at the last advance and one taken at the start,
 //! or, when the clock is not trusted at the start, the first trusted reading later (holds started
 //! in between get none of it), and never more than the longest hold (see
@@ -238,23 +239,41 @@ impl HoldProgress {
 pub struct HoldClock {
     log: SharedLog,
     running: Arc<Mutex<Option<Running>>>,
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
     max_credit_ms: u64,
+    save_every: Duration,
 }
 
 #[derive(Debug)]
 struct Running {
     state: HoldClockState,
     started: Instant,
+    /// What the file holds, and when it was written.
+    saved: SavedHoldClock,
+    saved_at: Instant,
 }
+
+/// How far the wall clock may move from the monotonic clock between two advances before it
+/// counts as a step that is saved at once: a step saved late would be credited as downtime by a
+/// restart after a crash (up to the longest hold).
+const WALL_STEP_MS: u64 = 2_000;
 
 impl HoldClock {
     /// The hold clock kept in `log`, crediting no downtime longer than `longest_hold_secs` (see
-    /// [`HoldClockState::start`]). It starts, reading what the last run saved, at its first use.
-    pub fn new(log: SharedLog, longest_hold_secs: u32) -> HoldClock {
+    /// [`HoldClockState::start`]) and saved at least every `save_every_secs` while it advances.
+    /// It starts, reading what the last run saved, at its first use.
+    pub fn new(log: SharedLog, longest_hold_secs: u32, save_every_secs: u32) -> HoldClock {
         HoldClock {
             log,
             running: Arc::new(Mutex::new(None)),
-            max_credit_ms: u64::from(longest_hold_secs) * 1000,
+            limits: Limits {
+                max_credit_ms: u64::from(longest_hold_secs) * 1000,
+                save_every: Duration::from_secs(u64::from(save_every_secs)),
+            },
         }
     }
 
@@ -263,11 +282,13 @@ impl HoldClock {
     /// seen instead, which is later: a hold may come out too long, never too short.
     pub async fn hold_started(&self, intake: IntakeId) {
         let running = self.running.clone();
-        let max_credit_ms = self.max_credit_ms;
+        let limits = self.limits;
         let recorded = self
             .log
             .with(move |log| {
-                let counter = advanced(&running, log.store(), max_credit_ms)?;
+                // Saved with the start: a restart must not find the start ahead of the counter
+                // by more than the throttle, or the hold would look younger than it is.
+                let counter = advanced(&running, log.store(), limits, Save::Now)?;
                 start_of(log.store(), intake, counter).map(|_| ())
             })
             .await;
@@ -279,11 +300,11 @@ impl HoldClock {
     /// Where `intake`'s hold stands now; `None` when it is not in a hold.
     pub async fn hold(&self, intake: IntakeId) -> Result<Option<HoldProgress>> {
         let running = self.running.clone();
-        let max_credit_ms = self.max_credit_ms;
+        let limits = self.limits;
         self.log
             .with(move |log| {
                 let store = log.store();
-                let counter = advanced(&running, store, max_credit_ms)?;
+                let counter = advanced(&running, store, limits, Save::WhenDue)?;
                 let Some(hold_secs) = open_hold_of(store, intake)? else {
                     return Ok(None);
                 };
@@ -296,11 +317,11 @@ impl HoldClock {
     /// Every open hold, oldest first, with where it stands now.
     pub async fn open_holds(&self) -> Result<Vec<HoldProgress>> {
         let running = self.running.clone();
-        let max_credit_ms = self.max_credit_ms;
+        let limits = self.limits;
         self.log
             .with(move |log| {
                 let store = log.store();
-                let counter = advanced(&running, store, max_credit_ms)?;
+                let counter = advanced(&running, store, limits, Save::WhenDue)?;
                 // One transaction: after an upgrade, every open hold may need its start row.
                 let tx = store.conn.unchecked_transaction()?;
                 let mut out = Vec::new();
@@ -330,30 +351,60 @@ fn lock(running: &Mutex<Option<Running>>) -> MutexGuard<'_, Option<Running>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Starts the clock if this run has not yet, else advances it; saves it; returns the counter.
-/// The clock in memory moves only once the save committed: a failed save leaves it where the file
-/// has it, and the next advance tries again from there.
-fn advanced(running: &Mutex<Option<Running>>, store: &LogStore, max_credit_ms: u64) -> Result<u64> {
+/// Whether an advance must reach the file now, or only when [`must_save`] says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Save {
+    Now,
+    WhenDue,
+}
+
+/// Starts the clock if this run has not yet, else advances it; saves it when due; returns the
+/// counter. The clock in memory moves only once a save it needed committed: a failed save leaves
+/// it where it was, and the next advance tries again from there.
+fn advanced(
+    running: &Mutex<Option<Running>>,
+    store: &LogStore,
+    limits: Limits,
+    when: Save,
+) -> Result<u64> {
     let mut guard = lock(running);
-    let (next, downtime) = match &*guard {
+    let (mut next, downtime, first) = match &*guard {
         Some(now) => {
             let mut state = now.state.clone();
             let downtime = state.advance(millis(now.started.elapsed()), clock::now());
-            let started = now.started;
-            (Running { state, started }, downtime)
+            let next = Running {
+                state,
+                started: now.started,
+                saved: now.saved,
+                saved_at: now.saved_at,
+            };
+            (next, downtime, false)
         }
         None => {
             let saved = load(store)?;
             let started = Instant::now();
-            let (state, downtime) = HoldClockState::start(saved, clock::now(), max_credit_ms);
+            let (state, downtime) =
+                HoldClockState::start(saved, clock::now(), limits.max_credit_ms);
             tracing::info!(
                 "hold clock: started at {} ms{}",
                 state.counter_ms(),
                 if saved.is_none() { " (first run)" } else { "" }
             );
-            (Running { state, started }, downtime)
+            let saved = state.saved();
+            let next = Running {
+                state,
+                started,
+                saved,
+                saved_at: started,
+            };
+            (next, downtime, true)
         }
     };
+    let counter = next.state.counter_ms();
+    if !(first || when == Save::Now || must_save(&next, downtime, limits.save_every)) {
+        *guard = Some(next);
+        return Ok(counter);
+    }
     let tx = store.conn.unchecked_transaction()?;
     if let Downtime::CreditedLate { ms, run_from_ms } = downtime {
         store.conn.execute(
@@ -361,12 +412,37 @@ fn advanced(running: &Mutex<Option<Running>>, store: &LogStore, max_credit_ms: u
             params![to_sql(ms), to_sql(run_from_ms)],
         )?;
     }
-    save(store, &next.state.saved())?;
+    let saving = next.state.saved();
+    save(store, &saving)?;
     tx.commit()?;
     report(downtime);
-    let counter = next.state.counter_ms();
+    next.saved = saving;
+    next.saved_at = Instant::now();
     *guard = Some(next);
     Ok(counter)
+}
+
+/// Whether `next` must reach the file before anyone relies on it: a credit moved the counter or
+/// hold starts, the wall clock stepped or changed trust (a restart after a crash measures its
+/// downtime from the saved reading), or the save is due.
+fn must_save(next: &Running, downtime: Downtime, save_every: Duration) -> bool {
+    if matches!(
+        downtime,
+        Downtime::Credited(_) | Downtime::CreditedLate { .. } | Downtime::Refused(_)
+    ) {
+        return true;
+    }
+    let now = next.state.saved();
+    if now.last_wall.trusted != next.saved.last_wall.trusted {
+        return true;
+    }
+    let since_save = next.saved_at.elapsed();
+    let wall_moved = now
+        .last_wall
+        .unix_ms
+        .saturating_sub(next.saved.last_wall.unix_ms);
+    let mono_moved = i64::try_from(since_save.as_millis()).unwrap_or(i64::MAX);
+    wall_moved.abs_diff(mono_moved) > WALL_STEP_MS || since_save >= save_every
 }
 
 fn to_sql(ms: u64) -> i64 {
@@ -928,11 +1004,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn refreshes_save_only_when_due_but_a_hold_start_saves_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SharedLog::new(open_log(&dir.path().join("custody.db")));
+        let clock = HoldClock::new(log.clone(), 60, 3_600);
+        let saved_now = || async {
+            log.with(|log| load(log.store()))
+                .await
+                .unwrap()
+                .unwrap()
+                .counter_ms
+        };
+        clock.open_holds().await.unwrap();
+        let first = saved_now().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.open_holds().await.unwrap();
+        assert_eq!(saved_now().await, first, "a refresh before the save is due");
+        let intake = log.with(|log| Ok(hold_started(log, 1, 60))).await.unwrap();
+        clock.hold_started(intake).await;
+        let at_start = saved_now().await;
+        assert!(at_start >= first + 50, "{first} → {at_start}");
+        let start = log
+            .with(move |log| hold_start_ms(log.store(), intake))
+            .await
+            .unwrap();
+        assert_eq!(start, Some(at_start));
+    }
+
+    #[tokio::test]
     async fn a_hold_without_a_recorded_start_starts_when_first_seen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custody.db");
         let log = SharedLog::new(open_log(&path));
-        let clock = HoldClock::new(log.clone(), 60);
+        let clock = HoldClock::new(log.clone(), 60, 0);
         let first = log.with(|log| Ok(hold_started(log, 1, 60))).await.unwrap();
         clock.hold_started(first).await;
         tokio::time::sleep(Duration::from_millis(30)).await;

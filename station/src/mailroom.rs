@@ -170,7 +170,11 @@ pub async fn run(
             .ok();
     let staff = staff::open_shared(&config.data_dir).await;
     let mailroom = Mailroom {
-        hold_clock: HoldClock::new(log.clone(), config.longest_hold()),
+        hold_clock: HoldClock::new(
+            log.clone(),
+            config.longest_hold(),
+            config.hold_clock_save_secs,
+        ),
         config,
         log,
         client,

@@ -272,9 +272,13 @@ async fn read_ack(response: reqwest::Response) -> Result<u64, String> {
         Err(_) => (String::new(), "no details".to_owned()),
     };
     Err(match status.as_u16() {
-        // The registry's message names the key's fingerprint to approve, Polish and English.
-        401 if code == "not_approved" || code == "revoked" => detail,
-        401 => format!("the registry does not know this station yet (enrol its key): {detail}"),
+        // Only an unknown station is told to enrol; every other refusal (a key not yet
+        // approved, revoked, a request the network delivered twice, a stale or damaged
+        // signature) is the registry's own message, which names the cause.
+        401 if code == "unknown_station" => {
+            format!("the registry does not know this station yet (enrol its key): {detail}")
+        }
+        401 => detail,
         409 => format!("the registry reports a FORK in this station's log: {detail}"),
         _ => format!("registry refused the events ({status}): {detail}"),
     })
