@@ -68,6 +68,7 @@ pub fn station_config(
         default_category: "inne".to_owned(),
         hold_secs: DEMO_HOLD_SECS,
         drop_timeout_secs: 30,
+        hold_clock_save_secs: 30,
         badge_prefix: "URNA-STAFF:".to_owned(),
         scanner: None,
         hid_scanner: None,
@@ -116,6 +117,35 @@ pub const DEMO_STAFF: [(&str, &str, StaffRole, &str); 2] = [
     ("1002", "Piotr Nowak", StaffRole::Supervisor, "5678"),
 ];
 
+/// The demo registry's clerk accounts: username, department (`None`: an admin, who sees every
+/// department), password. For trying urna only: a real office adds its clerks with
+/// `urna registry clerk add`, the password on standard input.
+pub const DEMO_CLERKS: [(&str, Option<&str>, &str); 2] = [
+    ("admin", None, "demo-admin"),
+    ("kancelaria", Some("Kancelaria ogólna"), "demo-kancelaria"),
+];
+
+/// Gives the demo registry its clerk accounts, each unless it exists already (a second run keeps
+/// the first run's accounts).
+pub async fn seed_demo_clerks(registry: &Registry) -> Result<()> {
+    let existing = registry.clerks().await?;
+    for (username, department, password) in DEMO_CLERKS {
+        if existing.iter().any(|c| c.username == username) {
+            continue;
+        }
+        let role = match department {
+            Some(d) => registry::ClerkRole::Clerk {
+                department: d.to_owned(),
+            },
+            None => registry::ClerkRole::Admin,
+        };
+        registry
+            .add_clerk(username, password.to_owned().into(), role)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Gives a station's data directory the demo's staff accounts, unless it has accounts already.
 pub fn seed_demo_staff(dir: &Path) -> Result<()> {
     let store = StaffStore::open(&dir.join(STAFF_FILE))?;
@@ -153,6 +183,7 @@ pub async fn start(data: &Path, port: u16, shutdown: Shutdown) -> Result<Running
         .with_context(|| format!("cannot create {}", registry_dir.display()))?;
     let registry_config = RegistryConfig::demo();
     let registry = Registry::open(&registry_dir.join("register.db"), registry_config.clone())?;
+    seed_demo_clerks(&registry).await?;
     let registry_listener = bind(port).await?;
     let mut stations = Vec::new();
     for (i, (code, dir, name, role)) in STATIONS.into_iter().enumerate() {
@@ -199,6 +230,14 @@ fn print_pages(port: u16) {
     println!("kiosk control: http://127.0.0.1:{kiosk}/sim");
     println!("mailroom: http://127.0.0.1:{mailroom}/mailroom");
     println!("mailroom control: http://127.0.0.1:{mailroom}/sim");
+    for (username, department, password) in DEMO_CLERKS {
+        match department {
+            Some(d) => {
+                println!("registry clerk (demo account only): {username} / {password} — {d}")
+            }
+            None => println!("registry admin (demo account only): {username} / {password}"),
+        }
+    }
     println!();
     println!("Try: open the kiosk and its control page side by side; press \"Przycisk / Button\"");
     println!("(or scan a form code, then pick a category); the label and receipt appear on the");

@@ -132,6 +132,47 @@ enum RegistryCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// The registry office's clerk accounts: add, list, disable.
+    Clerk {
+        #[command(subcommand)]
+        command: ClerkCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClerkCommand {
+    /// Add a clerk of one department, or an admin who sees every department. The password is
+    /// read from the first line of standard input, so it appears in no command line (`ps`) or
+    /// shell history; it is kept only as an Argon2id hash.
+    Add {
+        /// The registry's data directory (holding register.db).
+        #[arg(long)]
+        data: PathBuf,
+        /// The username they sign in with (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        user: String,
+        /// The department whose mail they see, as the registry's config names it.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        department: Option<String>,
+        /// An admin: sees every department's mail.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the accounts: username, role, department, disabled.
+    List {
+        /// The registry's data directory (holding register.db).
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Stop an account from signing in and end its sessions (it is kept: events name it).
+    Disable {
+        /// The registry's data directory (holding register.db).
+        #[arg(long)]
+        data: PathBuf,
+        /// The username.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -411,7 +452,8 @@ fn registry_admin(command: RegistryCommand) -> Result<()> {
             "{} does not exist: is --data the registry's data directory?",
             path.display()
         );
-        // Categories play no part in enrolment; the register is all that is touched.
+        // Categories play no part in enrolment or accounts; the register is all that is
+        // touched (a clerk's department is not checked against the categories here).
         Ok(registry::Registry::open(
             &path,
             registry::RegistryConfig::demo(),
@@ -461,6 +503,53 @@ fn registry_admin(command: RegistryCommand) -> Result<()> {
                 )?;
             }
         }
+        RegistryCommand::Clerk { command } => match command {
+            ClerkCommand::Add {
+                data,
+                user,
+                department,
+                admin,
+            } => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                let line = zeroize::Zeroizing::new(line);
+                let password =
+                    zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+                let role = match (admin, department) {
+                    (true, _) => registry::ClerkRole::Admin,
+                    (false, Some(department)) => registry::ClerkRole::Clerk { department },
+                    (false, None) => anyhow::bail!("give --department D, or --admin"),
+                };
+                let clerk = runtime.block_on(open(&data)?.add_clerk(&user, password, role))?;
+                let role = match clerk.role.department() {
+                    Some(d) => format!("urzędnik wydziału / clerk of {d}"),
+                    None => "administrator / admin".to_owned(),
+                };
+                writeln!(
+                    stdout,
+                    "dodano {} ({role}) / added {} ({role})",
+                    clerk.username, clerk.username
+                )?;
+            }
+            ClerkCommand::List { data } => {
+                for clerk in runtime.block_on(open(&data)?.clerks())? {
+                    writeln!(
+                        stdout,
+                        "{}\t{}\t{}{}",
+                        clerk.username,
+                        clerk.role.name(),
+                        clerk.role.department().unwrap_or("-"),
+                        if clerk.disabled { "\t(disabled)" } else { "" }
+                    )?;
+                }
+            }
+            ClerkCommand::Disable { data, user } => {
+                runtime.block_on(open(&data)?.disable_clerk(&user))?;
+                writeln!(stdout, "zablokowano konto {user} / disabled {user}")?;
+            }
+        },
     }
     Ok(())
 }

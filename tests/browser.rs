@@ -23,9 +23,16 @@ async fn a_resident_clicks_through_the_kiosk_and_the_clerk_sees_it_live() {
     let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
     let driver = Driver::start().await;
 
-    // The clerk's list is open before anything happens.
+    // The clerk signs in (the list sends them to the sign-in page, and back after), and the
+    // list is open before anything happens.
     let clerk = driver.session().await;
     clerk.open(&format!("{registry}/")).await;
+    clerk.shows("Nazwa użytkownika / Username").await;
+    let (username, password) = REGISTRY_ADMIN;
+    clerk.send_keys("input[name=username]", username).await;
+    clerk.send_keys("input[name=password]", password).await;
+    clerk.click("form.login button[type=submit]").await;
+    clerk.shows("Zalogowano / Signed in").await;
     let before = clerk.source().await;
     assert!(!before.contains("GWU2-"), "no intake yet: {before}");
 
@@ -47,12 +54,15 @@ async fn a_resident_clicks_through_the_kiosk_and_the_clerk_sees_it_live() {
     assert!(intake.starts_with("GWU2-"), "{intake}");
     assert!(page.contains("wrzuć ją do otworu"), "{page}");
 
-    // Without a reload, the clerk's list now shows it, with its department.
+    // Without a reload, the clerk's list now shows it, with its department, and a notice of
+    // new mail stands out above it.
     let list = clerk.shows(&intake).await;
     assert!(
         list.contains("Wydział Architektury i Budownictwa"),
         "{list}"
     );
+    let notice = clerk.text_of("#new-mail").await;
+    assert!(notice.contains("Nowa przesyłka / New mail"), "{notice}");
 
     resident.close().await;
     clerk.close().await;

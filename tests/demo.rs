@@ -33,7 +33,8 @@ fn start(data: &std::path::Path, port: u16) -> (Child, Vec<String>) {
         .unwrap();
     let mut lines = Vec::new();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
-    while lines.len() < 6 {
+    // Six pages, then the two demo accounts of the registry.
+    while lines.len() < 8 {
         let mut line = String::new();
         assert!(
             reader.read_line(&mut line).unwrap() > 0,
@@ -79,7 +80,14 @@ async fn the_demo_prints_its_pages_takes_a_deposit_stops_cleanly_and_keeps_its_d
     let data = tempfile::tempdir().unwrap();
     let port = free_ports();
     let (child, lines) = start(data.path(), port);
-    for line in &lines {
+    assert_eq!(
+        lines[6..],
+        [
+            "registry admin (demo account only): admin / demo-admin",
+            "registry clerk (demo account only): kancelaria / demo-kancelaria — Kancelaria ogólna",
+        ]
+    );
+    for line in &lines[..6] {
         let (name, url) = line.split_once(": ").unwrap_or_else(|| panic!("{line}"));
         assert!(
             !name.is_empty() && url.starts_with("http://127.0.0.1:"),
@@ -109,12 +117,16 @@ async fn the_demo_prints_its_pages_takes_a_deposit_stops_cleanly_and_keeps_its_d
     })
     .await;
     let url = format!("{registry}/api/intakes/{intake}");
-    eventually("the deposit at the registry", || json(&client, &url)).await;
+    // The register is a signed-in clerk's: the demo's admin account, as printed.
+    let (admin, _, password) = urna::demo::DEMO_CLERKS[0];
+    let clerk = common::registry_clerk(&registry, admin, password).await;
+    eventually("the deposit at the registry", || json(&clerk, &url)).await;
     stop(child);
 
     // A second run keeps the first run's data and continues its numbering.
     let (child, _) = start(data.path(), port);
-    let view = eventually("the registry of the second run", || json(&client, &url)).await;
+    // The session lives in the register: it outlasts the restart.
+    let view = eventually("the registry of the second run", || json(&clerk, &url)).await;
     assert_eq!(
         view["id"],
         intake.as_str(),

@@ -84,6 +84,8 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     let registry_addr = prepare(dir);
     let registry_server = start_registry(dir, registry_addr).await;
     let registry = format!("http://{registry_addr}");
+    // The registry's intake routes are a signed-in clerk's.
+    let clerk = registry_admin(&registry).await;
     let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, registry_addr).await;
     let (mailroom_server, mailroom) =
         start_station(dir, MAILROOM, Role::Mailroom, registry_addr).await;
@@ -162,7 +164,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
             202
         );
         eventually(expected, || async {
-            let view = intake_view(&client, &registry, &intake).await?;
+            let view = intake_view(&clerk, &registry, &intake).await?;
             view.timeline
                 .iter()
                 .any(|e| e.kind == expected)
@@ -170,7 +172,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
         })
         .await;
     }
-    let view = intake_view(&client, &registry, &intake).await.unwrap();
+    let view = intake_view(&clerk, &registry, &intake).await.unwrap();
     let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -191,6 +193,23 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     let stations: Vec<&str> = view.timeline.iter().map(|e| e.station.as_str()).collect();
     assert_eq!(&stations[..4], [KIOSK; 4]);
     assert_eq!(&stations[4..], [MAILROOM; 4]);
+
+    // The department confirms it has the letter: an event of the registry's own chain.
+    let (username, password, _) = REGISTRY_TAX_CLERK;
+    let taxes = registry_clerk(&registry, username, password).await;
+    let resp = taxes
+        .post(format!("{registry}/api/intakes/{intake}/acknowledge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let view = intake_view(&clerk, &registry, &intake).await.unwrap();
+    assert_eq!(view.status, records::api::IntakeStatus::Acknowledged);
+    let last = view.timeline.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.station.as_str()),
+        ("acknowledged", "RGST")
+    );
 
     // The registry goes away; residents keep depositing; nothing is lost or doubled.
     registry_server.stop().await;
@@ -216,7 +235,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
     })
     .await;
     for id in &offline {
-        let view = intake_view(&client, &registry, id).await.unwrap();
+        let view = intake_view(&clerk, &registry, id).await.unwrap();
         let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
             kinds,
@@ -225,8 +244,8 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
         );
         assert_eq!(view.department, "Kancelaria ogólna");
     }
-    let first = intake_view(&client, &registry, &intake).await.unwrap();
-    assert_eq!(first.timeline.len(), 8, "nothing arrived twice");
+    let first = intake_view(&clerk, &registry, &intake).await.unwrap();
+    assert_eq!(first.timeline.len(), 9, "nothing arrived twice");
 
     // A different event signed at an accepted seq is a fork: refused and raised.
     let key = StationKey::load(&dir.join(KIOSK).join("station.key")).unwrap();
@@ -260,7 +279,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 409);
-    let clerk_page = client
+    let clerk_page = clerk
         .get(format!("{registry}/"))
         .send()
         .await
@@ -272,7 +291,7 @@ async fn an_envelope_travels_from_urn_to_department_and_survives_a_registry_outa
         clerk_page.contains(KIOSK) && clerk_page.to_lowercase().contains("fork"),
         "{clerk_page}"
     );
-    let still = intake_view(&client, &registry, &intake).await.unwrap();
+    let still = intake_view(&clerk, &registry, &intake).await.unwrap();
     assert_eq!(
         still.timeline[0].kind, "deposit",
         "the accepted event was not replaced"
@@ -291,6 +310,7 @@ async fn a_station_restored_from_an_old_copy_is_raised_as_a_fork_not_silently_re
     let registry_server = start_registry(dir, registry_addr).await;
     let registry = format!("http://{registry_addr}");
     let client = reqwest::Client::new();
+    let clerk = registry_admin(&registry).await;
     let station_dir = dir.join(KIOSK);
     let old_copy = dir.join("old-copy");
 
@@ -344,7 +364,7 @@ async fn a_station_restored_from_an_old_copy_is_raised_as_a_fork_not_silently_re
     );
     // The station's next event differs from the registry's at the same seq: a fork alarm.
     let page = eventually("the fork alarm on the clerk page", || async {
-        let page = client
+        let page = clerk
             .get(format!("{registry}/"))
             .send()
             .await

@@ -608,7 +608,8 @@ async fn a_hold_is_released_early_only_by_a_supervisor_with_a_reason_and_otherwi
         )]
     );
     registry_has_all_of(&client, &registry, dir, MAILROOM).await;
-    let view = get_json(&client, &format!("{registry}/api/intakes/{short}")).await;
+    let clerk = registry_admin(&registry).await;
+    let view = get_json(&clerk, &format!("{registry}/api/intakes/{short}")).await;
     assert_eq!(view["department"], "Kancelaria ogólna");
     screen.close().await;
     mailroom_server.stop().await;
@@ -882,7 +883,8 @@ async fn post_and_counter_intake_print_labels_start_holds_and_fill_a_labelled_bi
             .any(|p| p.intake().is_some_and(|i| i.to_string() == unprinted))
     );
     registry_has_all_of(&client, &registry, dir, MAILROOM).await;
-    let view = get_json(&client, &format!("{registry}/api/intakes/{counter}")).await;
+    let clerk = registry_admin(&registry).await;
+    let view = get_json(&clerk, &format!("{registry}/api/intakes/{counter}")).await;
     assert_eq!(view["channel"], "counter");
 
     screen.close().await;

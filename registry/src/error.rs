@@ -78,6 +78,18 @@ pub enum Error {
     /// The request itself is unusable.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No such thing, or not one this caller may see (the two are not told apart).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may see it but not do this (e.g. acknowledge another department's mail).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not possible in the thing's present state (e.g. acknowledging a letter still held).
+    #[error("{0}")]
+    Conflict(String),
+    /// The registry's own signing key cannot be used.
+    #[error("registry key: {0}")]
+    RegistryKey(String),
     /// The listener failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

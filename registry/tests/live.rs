@@ -29,9 +29,8 @@ async fn the_stream_announces_a_new_deposit_to_its_department() {
     let mut urn = Sim::new("GW7K", 1);
     server.enrol(&urn, "Urna").await;
 
-    let mut all = reqwest::get(format!("{}/events/stream", server.url))
-        .await
-        .unwrap();
+    // The admin hears every department; a clerk only their own, by their session alone.
+    let mut all = server.admin.get("/events/stream").await;
     assert_eq!(all.status().as_u16(), 200);
     assert!(
         all.headers()["content-type"]
@@ -39,12 +38,14 @@ async fn the_stream_announces_a_new_deposit_to_its_department() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let mut building = reqwest::get(format!(
-        "{}/events/stream?department=Wydzia%C5%82%20Architektury%20i%20Budownictwa",
-        server.url
-    ))
-    .await
-    .unwrap();
+    let building = server
+        .clerk("architekt", "Wydział Architektury i Budownictwa")
+        .await;
+    // Asking for another department changes nothing: the session decides.
+    let mut building = building
+        .get("/events/stream?department=Wydzia%C5%82%20Podatk%C3%B3w%20i%20Op%C5%82at")
+        .await;
+    assert_eq!(building.status().as_u16(), 200);
 
     let (tax_id, tax, _) = urn.deposit("podatki", None);
     let (build_id, build, _) = urn.deposit("budownictwo", None);
@@ -74,12 +75,11 @@ async fn the_stream_carries_alarms_and_ends_at_shutdown() {
     let second = urn.door();
     assert_eq!(server.push("GW7K", &[first.clone(), second]).await.0, 200);
 
-    let mut stream = reqwest::get(format!(
-        "{}/events/stream?department=Wydzia%C5%82%20Komunikacji",
-        server.url
-    ))
-    .await
-    .unwrap();
+    let mut stream = server
+        .clerk("komunikacja", "Wydział Komunikacji")
+        .await
+        .get("/events/stream")
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after_first = records::Hash::link(&records::Hash::GENESIS, &first.canonical);
     let forked = urn.event_at(2, after_first, records::Payload::DoorClosed);

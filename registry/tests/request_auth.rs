@@ -407,7 +407,7 @@ async fn a_replayed_nonce_is_refused_after_a_registry_restart() {
 }
 
 #[tokio::test]
-async fn signed_reads_are_checked_and_unsigned_ones_still_answered() {
+async fn signed_reads_are_checked_and_unsigned_ones_need_a_clerk() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
     let urn = Sim::new("GW7K", 1);
@@ -456,7 +456,12 @@ async fn signed_reads_are_checked_and_unsigned_ones_still_answered() {
         .await,
         401
     );
+    // Unsigned: only a signed-in clerk reads.
     let (status, _) = server.get_json("/api/alerts").await;
     assert_eq!(status, 200);
+    assert_eq!(
+        server.anonymous_get("/api/alerts").await.status().as_u16(),
+        401
+    );
     server.stop().await;
 }

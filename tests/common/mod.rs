@@ -31,8 +31,37 @@ impl Server {
     }
 }
 
+/// The admin account every test registry has, and its password.
+pub const REGISTRY_ADMIN: (&str, &str) = ("admin", "correct horse battery");
+/// A clerk of the taxes department every test registry has: username, password, department.
+pub const REGISTRY_TAX_CLERK: (&str, &str, &str) = (
+    "podatki",
+    "correct horse battery",
+    "Wydział Podatków i Opłat",
+);
+
 pub async fn start_registry(dir: &Path, addr: SocketAddr) -> Server {
     let registry = Registry::open(&dir.join("register.db"), RegistryConfig::demo()).unwrap();
+    // A registry started again over the same register has its accounts already.
+    if registry.clerks().await.unwrap().is_empty() {
+        let (admin, password) = REGISTRY_ADMIN;
+        registry
+            .add_clerk(
+                admin,
+                password.to_owned().into(),
+                registry::ClerkRole::Admin,
+            )
+            .await
+            .unwrap();
+        let (clerk, password, department) = REGISTRY_TAX_CLERK;
+        let role = registry::ClerkRole::Clerk {
+            department: department.to_owned(),
+        };
+        registry
+            .add_clerk(clerk, password.to_owned().into(), role)
+            .await
+            .unwrap();
+    }
     for (code, name) in [(KIOSK, "Urna"), (MAILROOM, "Kancelaria")] {
         let key = StationKey::load(&dir.join(code).join("station.key")).unwrap();
         registry
@@ -115,6 +144,54 @@ pub async fn post(client: &reqwest::Client, url: &str, body: Option<Value>) -> u
         None => request,
     };
     request.send().await.unwrap().status().as_u16()
+}
+
+/// A client signed in to the registry at `registry` (e.g. `http://127.0.0.1:8080`): its session
+/// cookie goes with every request, as a clerk's browser sends it. Waits for the registry to
+/// listen.
+pub async fn registry_clerk(registry: &str, username: &str, password: &str) -> reqwest::Client {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('&', "%26")
+            .replace('+', "%2B")
+            .replace(' ', "+")
+    };
+    let cookie = eventually(&format!("{username} signed in at the registry"), || async {
+        let resp = no_redirects
+            .post(format!("{registry}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "username={}&password={}",
+                enc(username),
+                enc(password)
+            ))
+            .send()
+            .await
+            .ok()?;
+        assert_ne!(resp.status().as_u16(), 401, "{username} refused");
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("urna_session="))
+            .map(|v| v.split(';').next().unwrap().to_owned())
+    })
+    .await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The test registry's admin, signed in (see [`registry_clerk`]).
+pub async fn registry_admin(registry: &str) -> reqwest::Client {
+    registry_clerk(registry, REGISTRY_ADMIN.0, REGISTRY_ADMIN.1).await
 }
 
 pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
