@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod fleet;
+mod notifications;
+pub use fleet::FleetConfig;
+pub use notifications::{
+    DepartmentNotifications, MIN_SECRET_BYTES, NotificationsConfig, RetryConfig, Secret,
+    SmtpConfig, SmtpTls, WebhookConfig,
+};
+
 /// One category a resident or the counter can choose, and where such mail goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +41,12 @@ pub struct RegistryConfig {
     pub categories: Vec<CategoryConfig>,
     /// Where mail goes whose category is not configured.
     pub default_department: String,
+    /// Webhooks and e-mail per department (`[notifications]`); none when absent.
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    /// When a station counts as silent (`[fleet]`); the defaults when absent.
+    #[serde(default)]
+    pub fleet: FleetConfig,
 }
 
 /// Longest category id: ids are printed on labels and typed by staff.
@@ -89,6 +103,8 @@ impl RegistryConfig {
                 ),
             ],
             default_department: "Kancelaria ogólna".into(),
+            notifications: NotificationsConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 
@@ -122,7 +138,7 @@ impl RegistryConfig {
                 )));
             }
         }
-        Ok(())
+        self.notifications.validate(&self.departments())
     }
 
     /// The department that handles `category`.
@@ -166,6 +182,12 @@ pub struct ServerConfig {
     pub default_department: String,
     /// The categories, in the order pages list them.
     pub categories: Vec<CategoryConfig>,
+    /// Webhooks and e-mail per department, the SMTP server, retries (`[notifications]`).
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    /// When a station counts as silent (`[fleet]`).
+    #[serde(default)]
+    pub fleet: FleetConfig,
 }
 
 impl ServerConfig {
@@ -182,6 +204,8 @@ impl ServerConfig {
         RegistryConfig {
             categories: self.categories.clone(),
             default_department: self.default_department.clone(),
+            notifications: self.notifications.clone(),
+            fleet: self.fleet.clone(),
         }
     }
 }
