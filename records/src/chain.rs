@@ -202,10 +202,17 @@ impl<'k> ChainVerifier<'k> {
         &mut self,
         batch: &[SignedEvent],
     ) -> Result<Vec<(Event, Hash)>, ChainFault> {
-        let checked: Vec<Result<Event, Problem>> = batch
-            .par_chunks(SIGNATURE_BATCH)
-            .flat_map_iter(|chunk| check_chunk(self.keys, chunk))
-            .collect();
+        let checked: Vec<Result<Event, Problem>> = if batch.len() <= SIGNATURE_BATCH {
+            // One chunk: handing it to rayon would only wake the pool's threads (which spin a
+            // while before sleeping again) to run it on one of them while this thread waits. A
+            // registry verifying many stations' pushes at once keeps the cores busy anyway.
+            check_chunk(self.keys, batch)
+        } else {
+            batch
+                .par_chunks(SIGNATURE_BATCH)
+                .flat_map_iter(|chunk| check_chunk(self.keys, chunk))
+                .collect()
+        };
         let mut out = Vec::with_capacity(batch.len());
         for (signed, result) in batch.iter().zip(checked) {
             let fault = |problem| ChainFault {

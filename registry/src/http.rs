@@ -21,10 +21,13 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::auth::{self, Clerk, MaybeClerk};
+use crate::clerks::Scope;
 use crate::error::Error;
 use crate::pages;
 use crate::registry::Registry;
 use crate::request_auth::Signed;
+use crate::search;
 
 /// Largest receipt text body the verify endpoint reads.
 const MAX_RECEIPT_BODY: usize = 1024;
@@ -42,6 +45,10 @@ pub struct AppState {
     pub registry: Registry,
     // Set once at shutdown, so that endless live streams end and graceful shutdown can finish.
     closing: Arc<watch::Sender<bool>>,
+    /// The resident status checks' allowance per client.
+    pub(crate) status_limiter: Arc<crate::rate_limit::StatusLimiter>,
+    /// When each station was last marked seen, so a busy one costs no write per request.
+    pub(crate) seen_marks: Arc<crate::fleet::SeenMarks>,
 }
 
 impl AppState {
@@ -50,6 +57,8 @@ impl AppState {
         AppState {
             registry,
             closing: Arc::new(watch::channel(false).0),
+            status_limiter: Arc::default(),
+            seen_marks: Arc::default(),
         }
     }
 
@@ -71,7 +80,18 @@ pub fn app(state: AppState) -> Router {
             "/api/stations/{code}/keys",
             post(rotate_key).layer(DefaultBodyLimit::max(MAX_ROTATION_BODY)),
         )
+        .route("/api/intakes", get(search_json))
         .route("/api/intakes/{id}", get(intake_json))
+        .route("/api/intakes/{id}/acknowledge", post(acknowledge_json))
+        .route("/intakes.csv", get(export_csv))
+        .route("/intakes/{id}/acknowledge", post(pages::acknowledge))
+        .route(
+            "/login",
+            get(auth::login_form)
+                .post(auth::login_submit)
+                .layer(DefaultBodyLimit::max(auth::MAX_LOGIN_FORM)),
+        )
+        .route("/logout", post(auth::logout))
         .route(
             "/api/receipts/verify",
             post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
@@ -81,10 +101,21 @@ pub fn app(state: AppState) -> Router {
         // `{seal}` matches no empty segment; an empty seal is a bad request all the same.
         .route(
             "/api/collections/",
-            get(|State(state): State<AppState>, signed: Signed| {
-                collection_json(State(state), Path(String::new()), signed)
-            }),
+            get(
+                |State(state): State<AppState>, clerk: MaybeClerk, signed: Signed| {
+                    collection_json(State(state), Path(String::new()), clerk, signed)
+                },
+            ),
         )
+        // Admin only (checked in the handlers).
+        .route("/api/deliveries", get(crate::deliveries::list))
+        .route("/api/deliveries/{id}", get(crate::deliveries::one))
+        .route("/admin/deliveries", get(crate::deliveries::page))
+        .route("/api/fleet", get(crate::fleet::api))
+        .route("/admin/stations", get(crate::fleet::page_handler))
+        // Clerks and admins, scoped in the handlers.
+        .route("/reports", get(crate::reports::page_handler))
+        .route("/reports.csv", get(crate::reports::csv_handler))
         .route("/events/stream", get(event_stream))
         .route("/", get(pages::clerk))
         .route("/intakes/{id}", get(pages::intake))
@@ -103,18 +134,29 @@ pub async fn serve(
     registry: Registry,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A secret file that cannot be read stops the start, naming the key.
+    let notifier = crate::notifier::Notifier::start(registry.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let watcher = crate::fleet::Watcher::start(registry.clone());
     let state = AppState::new(registry);
     let closer = state.clone();
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "registry listening");
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("registry shutting down");
-            closer.close_streams();
-        })
-        .await
+    // The peer's address feeds the status checks' rate limit.
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("registry shutting down");
+        closer.close_streams();
+    })
+    .await;
+    notifier.stop().await;
+    watcher.stop();
+    served
 }
 
 /// A 4xx/5xx answer with an [`ApiError`] body.
@@ -132,6 +174,11 @@ impl Failure {
                 seq: None,
             },
         )
+    }
+
+    /// What the body says, for people.
+    pub(crate) fn message(&self) -> &str {
+        &self.1.message
     }
 
     pub(crate) fn unknown_station(code: &str) -> Self {
@@ -165,6 +212,9 @@ impl From<Error> for Failure {
             Error::BadRequest(message) => {
                 Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
             }
+            Error::NotFound(message) => Failure::new(StatusCode::NOT_FOUND, "not_found", message),
+            Error::Forbidden(message) => Failure::new(StatusCode::FORBIDDEN, "forbidden", message),
+            Error::Conflict(message) => Failure::new(StatusCode::CONFLICT, "conflict", message),
             Error::Enrolment(message) => Failure::new(StatusCode::CONFLICT, "enrolment", message),
             Error::Rotation { code, message } => {
                 let status = match code {
@@ -259,14 +309,29 @@ pub(crate) fn parse_intake(text: &str) -> Result<IntakeId, Failure> {
     })
 }
 
+/// Who may read an intake, a collection or the device alerts: a station of the office (a signed
+/// request by an approved key: the mailroom looks up any letter) or a signed-in clerk, within
+/// their scope. Anyone else gets 401.
+fn reader_scope(clerk: MaybeClerk, signed: Signed) -> Result<Scope, Failure> {
+    if signed.optional(None)?.is_some() {
+        return Ok(Scope::All);
+    }
+    match clerk.0 {
+        Some(session) => Ok(session.scope()),
+        None => Err(auth::unauthenticated()),
+    }
+}
+
 async fn intake_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    clerk: MaybeClerk,
     signed: Signed,
 ) -> Result<Response, Failure> {
-    signed.optional(None)?;
+    let scope = reader_scope(clerk, signed)?;
     let id = parse_intake(&id)?;
-    match state.registry.intake(id).await? {
+    // Another department's intake is "not in the register" for this caller, as an unknown one.
+    match state.registry.intake_in(id, scope).await? {
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Failure::new(
             StatusCode::NOT_FOUND,
@@ -279,10 +344,11 @@ async fn intake_json(
 async fn collection_json(
     State(state): State<AppState>,
     Path(seal): Path<String>,
+    clerk: MaybeClerk,
     signed: Signed,
 ) -> Result<Response, Failure> {
-    signed.optional(None)?;
-    match state.registry.collection(&seal).await? {
+    let scope = reader_scope(clerk, signed)?;
+    match state.registry.collection_in(&seal, scope).await? {
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Failure::new(
             StatusCode::NOT_FOUND,
@@ -293,6 +359,7 @@ async fn collection_json(
 }
 
 async fn verify_receipt(
+    _quota: crate::rate_limit::StatusQuota,
     State(state): State<AppState>,
     body: Result<String, StringRejection>,
 ) -> Result<Response, Failure> {
@@ -301,16 +368,20 @@ async fn verify_receipt(
     Ok(Json(verdict).into_response())
 }
 
-async fn device_alerts(State(state): State<AppState>, signed: Signed) -> Result<Response, Failure> {
-    signed.optional(None)?;
+async fn device_alerts(
+    State(state): State<AppState>,
+    clerk: MaybeClerk,
+    signed: Signed,
+) -> Result<Response, Failure> {
+    // Devices belong to no department: every clerk sees them.
+    reader_scope(clerk, signed)?;
     Ok(Json(state.registry.device_alerts().await?).into_response())
 }
 
-/// `?department=` on the stream and the clerk page; empty means all.
+/// `?department=` on an admin's stream; empty means all.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DepartmentQuery {
     pub department: Option<String>,
-    pub fragment: Option<String>,
 }
 
 impl DepartmentQuery {
@@ -321,11 +392,21 @@ impl DepartmentQuery {
 
 async fn event_stream(
     State(state): State<AppState>,
+    Clerk(session): Clerk,
     query: Result<Query<DepartmentQuery>, QueryRejection>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let department = query
-        .ok()
-        .and_then(|Query(q)| q.department().map(str::to_owned));
+    // A clerk hears their own department, whatever the query says; an admin may narrow to one.
+    let department = match session.scope() {
+        Scope::Department(d) => Some(d),
+        Scope::All => query
+            .ok()
+            .and_then(|Query(q)| q.department().map(str::to_owned)),
+    };
+    // The stream ends with the session; the page then finds itself signed out.
+    let left_ms = session.expires_ms - jiff::Timestamp::now().as_millisecond();
+    let expiry = tokio::time::sleep(std::time::Duration::from_millis(
+        u64::try_from(left_ms).unwrap_or(0),
+    ));
     let mut closing = state.closing.subscribe();
     let stream = BroadcastStream::new(state.registry.subscribe())
         .filter_map(move |item| {
@@ -340,7 +421,10 @@ async fn event_stream(
             std::future::ready(out.map(|json| Ok(SseEvent::default().data(json))))
         })
         .take_until(async move {
-            let _ = closing.wait_for(|closed| *closed).await;
+            tokio::select! {
+                _ = closing.wait_for(|closed| *closed) => {}
+                () = expiry => {}
+            }
         });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
@@ -352,6 +436,7 @@ pub(crate) struct StatusForm {
 }
 
 async fn status_check(
+    _quota: crate::rate_limit::StatusQuota,
     State(state): State<AppState>,
     form: Result<Form<StatusForm>, FormRejection>,
 ) -> Response {
@@ -380,4 +465,96 @@ async fn status_check(
                 .into_response()
         }
     }
+}
+
+/// The query pairs of a search route, or the 400 that says why they cannot be read.
+pub(crate) fn search_query(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    extra: &[&str],
+) -> Result<search::Search, Failure> {
+    let Query(pairs) =
+        query.map_err(|r| Failure::new(StatusCode::BAD_REQUEST, "bad_query", r.body_text()))?;
+    search::parse(&pairs, extra)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "bad_query", e.0))
+}
+
+/// One intake in a search answer.
+#[derive(Debug, serde::Serialize)]
+struct IntakeRow {
+    id: IntakeId,
+    received_at: records::Timestamp,
+    channel: records::Channel,
+    category: String,
+    department: String,
+    reference: Option<String>,
+    status: records::api::IntakeStatus,
+}
+
+/// `GET /api/intakes?id=&reference=&from=&to=&station=&status=&department=&limit=`: the
+/// intakes the clerk may see that match, newest first.
+async fn search_json(
+    State(state): State<AppState>,
+    Clerk(session): Clerk,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Failure> {
+    let search = search_query(query, &[])?;
+    let limit = search.limit.unwrap_or(search::DEFAULT_API_ROWS);
+    let rows: Vec<IntakeRow> = state
+        .registry
+        .search(&search, session.scope(), limit)
+        .await?
+        .into_iter()
+        .map(|i| IntakeRow {
+            id: i.id,
+            received_at: i.received_at,
+            channel: i.channel,
+            category: i.category,
+            department: i.department,
+            reference: i.reference,
+            status: i.status,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "count": rows.len(), "intakes": rows })).into_response())
+}
+
+/// `GET /intakes.csv?…` (the search's parameters): the register's fields as CSV.
+async fn export_csv(
+    State(state): State<AppState>,
+    Clerk(session): Clerk,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Failure> {
+    let search = search_query(query, &[])?;
+    let rows = state.registry.export(&search, session.scope()).await?;
+    let body = search::csv(state.registry.config(), &rows)
+        .map_err(|e| Failure::from(Error::Task(format!("writing the CSV: {e}"))))?;
+    tracing::info!(username = %session.username, rows = rows.len(), "register exported as CSV");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rejestr-przesylek.csv\"",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /api/intakes/{id}/acknowledge`: the clerk's department confirms it has the letter.
+async fn acknowledge_json(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Clerk(session): Clerk,
+) -> Result<Response, Failure> {
+    let id = parse_intake(&id)?;
+    let done = state.registry.acknowledge(id, &session).await?;
+    Ok(Json(serde_json::json!({
+        "intake": done.intake,
+        "recorded": done.recorded,
+        "seq": done.seq,
+        "status": records::api::IntakeStatus::Acknowledged,
+    }))
+    .into_response())
 }

@@ -12,6 +12,17 @@
 //! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes;
 //! - [`request_auth`] — [`request_auth::Signed`]: the station signatures on requests, checked;
 //! - [`pages`] — the server-rendered HTML (clerk, intake, resident status);
+//! - [`rate_limit`] — the resident status checks' allowance per client, against enumeration;
+//! - [`clerks`] — clerk accounts, sessions and what a clerk may see ([`Scope`]);
+//! - [`auth`] — sign-in and sign-out pages, the session cookie, who is asking;
+//! - [`search`] — the search query clerks send, checked, and the CSV export;
+//! - [`own_key`] — the registry's own key, which signs its events (acknowledgements);
+//! - [`outbox`] — the durable queue of notifications to departments, its [`outbox::OutboxStore`]
+//!   and its retry policy; [`notifier`] — the worker that delivers them, through [`webhook`]
+//!   (signed JSON) and [`mail`] (SMTP); `/api/deliveries` and `/admin/deliveries` show them;
+//! - [`reports`] — `/reports`: deposits per urn and day, hold durations (SVG), the daily
+//!   figures (table, CSV); [`fleet`] — `/admin/stations`, `/api/fleet`: each station's health,
+//!   and the watcher that notices silent ones; [`insight`] — what both read from the store;
 //! - [`error`] — [`Error`], the crate's one error type.
 //!
 //! ```no_run
@@ -23,23 +34,39 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
+pub mod clerks;
 pub mod config;
+mod deliveries;
 pub mod error;
+pub mod fleet;
 pub mod http;
+pub mod insight;
+pub mod mail;
+pub mod notifier;
 pub mod notify;
+pub mod outbox;
+pub mod own_key;
 pub mod pages;
 pub mod projection;
+pub mod rate_limit;
 pub mod registry;
+pub mod reports;
 pub mod request_auth;
+pub mod search;
 pub mod sqlite;
 pub mod store;
+pub mod webhook;
 
+pub use clerks::{LoginOutcome, Scope, Session};
 pub use config::{CategoryConfig, RegistryConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use http::{AppState, app, serve};
 pub use notify::Notice;
-pub use registry::Registry;
+pub use own_key::RegistryKey;
+pub use registry::{Acknowledgement, Registry};
 pub use sqlite::SqliteStore;
 pub use store::{
-    Alarm, IntakeRecord, KeyState, RegisterStore, RotationRecord, StationKeyRecord, StationRecord,
+    Alarm, ClerkRecord, ClerkRole, IntakeFilter, IntakeRecord, KeyState, RegisterStore,
+    RotationRecord, StationKeyRecord, StationRecord,
 };

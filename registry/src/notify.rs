@@ -36,6 +36,16 @@ pub enum Notice {
         /// The station whose alerts changed.
         station: String,
     },
+    /// A station went silent (no signed request for `[fleet] silent_after_secs`), or spoke
+    /// again: admins' pages hear it, once each way.
+    StationSilence {
+        /// The station.
+        station: String,
+        /// `true` when it went silent, `false` when it came back.
+        silent: bool,
+        /// When it was last seen (unix ms), if ever.
+        last_seen_ms: Option<i64>,
+    },
 }
 
 impl Notice {
@@ -43,6 +53,8 @@ impl Notice {
     pub fn concerns(&self, department: Option<&str>) -> bool {
         match (self, department) {
             (Notice::Intake { department: d, .. }, Some(want)) => d == want,
+            // The fleet is the admin's: a department's page has nothing to do about it.
+            (Notice::StationSilence { .. }, Some(_)) => false,
             _ => true,
         }
     }

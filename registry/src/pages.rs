@@ -13,10 +13,13 @@ use jiff::tz::TimeZone;
 use records::Timestamp;
 use records::api::{AlertKind, DeviceAlert, IntakeView, ReceiptVerdict};
 
+use crate::auth::Clerk;
+use crate::clerks::{Scope, Session};
 use crate::config::RegistryConfig;
-use crate::http::{AppState, CLERK_PAGE_ROWS, DepartmentQuery, parse_intake};
+use crate::http::{AppState, CLERK_PAGE_ROWS, parse_intake, search_query};
 use crate::projection::channel_name;
-use crate::store::{Alarm, IntakeRecord};
+use crate::search::{self, STATUS_NAMES, Search};
+use crate::store::{Alarm, ClerkRole, IntakeRecord};
 
 /// The verdict in Polish, for the resident; the English reason stays beside it.
 fn reason_pl(v: &records::api::ReceiptVerdict) -> &'static str {
@@ -39,7 +42,7 @@ fn url_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-static WARSAW: LazyLock<TimeZone> =
+pub(crate) static WARSAW: LazyLock<TimeZone> =
     LazyLock::new(|| TimeZone::get("Europe/Warsaw").unwrap_or(TimeZone::UTC));
 
 /// A reading in Warsaw time, as HTML; untrusted readings are marked, since a Pi without NTP may
@@ -83,6 +86,10 @@ th{background:#f3f3f3}
 .device-alerts .kind.alarm{background:#b00020}
 .untrusted{color:#a05a00;font-size:.85em}
 tr.new{animation:flash 4s ease-out}
+.new-mail{background:#1b5fbf;color:#fff;padding:.6rem 1rem;border-radius:.4rem;font-size:1.2rem;cursor:pointer}
+.whoami{float:right}
+.search label{margin-right:.5rem;white-space:nowrap}
+.login input{font-size:1.2rem;padding:.4rem;max-width:24rem;width:100%}
 @keyframes flash{from{background:#fff3a0}to{background:transparent}}
 .genuine{background:#e5f6e8;border-left:.4rem solid #1b7f35;padding:1rem}
 .forged{background:#fde8ea;border-left:.4rem solid #b00020;padding:1rem}
@@ -90,7 +97,7 @@ input[type=text]{font-size:1.3rem;width:100%;max-width:48rem;padding:.5rem}
 button{font-size:1rem;padding:.4rem .8rem}
 ";
 
-fn page(title: &str, body: &str) -> String {
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"pl\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -204,15 +211,32 @@ const CLERK_SCRIPT: &str = r"
     o.connect(g); g.connect(audio.destination);
     o.start(); o.stop(audio.currentTime + 0.25);
   }
+  function signedOut(r){
+    if (r.status === 401) { location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search); return true; }
+    return false;
+  }
   async function refreshDevices(){
     const r = await fetch('/?fragment=device-alerts');
-    if (!r.ok) return;
+    if (signedOut(r) || !r.ok) return;
     document.getElementById('devices').innerHTML = await r.text();
   }
+  let unseen = 0;
+  function announce(id){
+    unseen += 1;
+    const box = document.getElementById('new-mail');
+    box.hidden = false;
+    box.textContent = '✉ Nowa przesyłka / New mail: ' + id + (unseen > 1 ? ' (+' + (unseen - 1) + ')' : '');
+    document.title = '(' + unseen + ') ' + document.title.replace(/^\(\d+\) /, '');
+  }
+  document.getElementById('new-mail').addEventListener('click', function(){
+    unseen = 0; this.hidden = true;
+    document.title = document.title.replace(/^\(\d+\) /, '');
+  });
   async function refresh(notice){
-    const sep = q ? '&' : '?';
-    const r = await fetch('/' + q + sep + 'fragment=rows');
-    if (!r.ok) return;
+    const params = new URLSearchParams(location.search);
+    params.set('fragment', 'rows');
+    const r = await fetch('/?' + params.toString());
+    if (signedOut(r) || !r.ok) return;
     document.getElementById('rows').innerHTML = await r.text();
     if (notice && notice.id) {
       for (const row of document.querySelectorAll('#rows tr')) {
@@ -223,42 +247,155 @@ const CLERK_SCRIPT: &str = r"
   const es = new EventSource('/events/stream' + q);
   es.onmessage = function(e){
     let n; try { n = JSON.parse(e.data); } catch (_) { return; }
-    if (n.type === 'alarm') { location.reload(); return; }
+    if (n.type === 'alarm' || n.type === 'station_silence') { location.reload(); return; }
     if (n.type === 'device_alerts') { refreshDevices(); return; }
     if (n.type === 'resync') refreshDevices();
     refresh(n);
-    if (n.type === 'intake' && n.created) beep();
+    if (n.type === 'intake' && n.created) { beep(); announce(n.id); }
   };
   es.onopen = function(){ document.getElementById('live').textContent = '● na żywo / live'; };
-  es.onerror = function(){ document.getElementById('live').textContent = '○ ponowne łączenie… / reconnecting…'; };
+  es.onerror = function(){
+    document.getElementById('live').textContent = '○ ponowne łączenie… / reconnecting…';
+    // An ended session ends the stream: find out, and go to the sign-in page if so.
+    refreshDevices();
+  };
 })();
 ";
 
+/// The line naming who is signed in, with the sign-out button.
+fn whoami_html(session: &Session) -> String {
+    let role = match &session.role {
+        ClerkRole::Admin => "administrator / admin".to_owned(),
+        ClerkRole::Clerk { department } => escape(department),
+    };
+    format!(
+        "<form method=\"post\" action=\"/logout\" class=\"whoami\">\
+         Zalogowano / Signed in: <strong id=\"username\">{}</strong> ({role}) \
+         <button type=\"submit\">Wyloguj / Sign out</button></form>",
+        escape(&session.username)
+    )
+}
+
+/// Links to the other pages the signed-in clerk may open.
+fn nav_html(session: &Session) -> String {
+    let admin = if session.role == ClerkRole::Admin {
+        " · <a href=\"/admin/stations\" id=\"nav-stations\">Stacje / Stations</a> · \
+         <a href=\"/admin/deliveries\" id=\"nav-deliveries\">Powiadomienia / Notifications</a>"
+    } else {
+        ""
+    };
+    format!("<nav><a href=\"/reports\" id=\"nav-reports\">Raporty / Reports</a>{admin}</nav>")
+}
+
+/// The search form, filled with what was asked.
+fn search_form_html(config: &RegistryConfig, session: &Session, search: &Search) -> String {
+    let f = &search.filter;
+    let value = |v: Option<String>| escape(&v.unwrap_or_default());
+    let department = match session.scope() {
+        Scope::All => {
+            let mut options = String::from("<option value=\"\">Wszystkie / All</option>");
+            for dep in config.departments() {
+                let selected = if f.department.as_deref() == Some(dep) {
+                    " selected"
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    options,
+                    "<option value=\"{v}\"{selected}>{v}</option>",
+                    v = escape(dep)
+                );
+            }
+            format!(
+                "<label>Wydział / Department <select name=\"department\">{options}</select></label> "
+            )
+        }
+        Scope::Department(d) => format!(
+            "<span>Wydział / Department: <strong id=\"department\">{}</strong></span> ",
+            escape(&d)
+        ),
+    };
+    let mut statuses = String::from("<option value=\"\">Wszystkie / All</option>");
+    for (name, status) in STATUS_NAMES {
+        let selected = if f.status == Some(status) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            statuses,
+            "<option value=\"{name}\"{selected}>{}</option>",
+            escape(status.label())
+        );
+    }
+    let query = search::query_string(search);
+    let csv = if query.is_empty() {
+        "/intakes.csv".to_owned()
+    } else {
+        format!("/intakes.csv?{query}")
+    };
+    format!(
+        "<form method=\"get\" action=\"/\" id=\"search\" class=\"search\">{department}\
+         <label>Numer / Id <input type=\"text\" name=\"id\" value=\"{id}\" size=\"14\"></label> \
+         <label>Sygnatura / Reference <input type=\"text\" name=\"reference\" value=\"{reference}\" size=\"14\"></label> \
+         <label>Od / From <input type=\"date\" name=\"from\" value=\"{from}\"></label> \
+         <label>Do / To <input type=\"date\" name=\"to\" value=\"{to}\"></label> \
+         <label>Stacja / Station <input type=\"text\" name=\"station\" value=\"{station}\" size=\"5\"></label> \
+         <label>Stan / Status <select name=\"status\">{statuses}</select></label> \
+         <button type=\"submit\">Szukaj / Search</button> \
+         <a href=\"/\">Wyczyść / Clear</a> \
+         <a href=\"{csv}\" id=\"csv\" download>Eksport CSV / CSV export</a></form>",
+        id = value(f.id.map(|i| i.to_string())),
+        reference = value(f.reference.clone()),
+        from = value(search.from.map(|d| d.to_string())),
+        to = value(search.to.map(|d| d.to_string())),
+        station = value(f.station.map(|s| s.to_string())),
+        csv = escape(&csv),
+    )
+}
+
 /// The clerk page, or with `fragment=rows` only its table rows, or with `fragment=device-alerts`
-/// only its box of device alerts (what the live script fetches).
+/// only its box of device alerts (what the live script fetches). A clerk sees their
+/// department's intakes; an admin all, or one department's. The search's parameters narrow it.
 pub(crate) async fn clerk(
     State(state): State<AppState>,
-    query: Result<Query<DepartmentQuery>, QueryRejection>,
+    Clerk(session): Clerk,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let fragment = query.as_ref().ok().and_then(|Query(pairs)| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == "fragment")
+            .map(|(_, v)| v.clone())
+    });
     let device_alerts = async || state.registry.device_alerts().await.map(|a| a.alerts);
-    if query.fragment.as_deref() == Some("device-alerts") {
+    if fragment.as_deref() == Some("device-alerts") {
         return match device_alerts().await {
             Ok(a) => Html(device_alerts_html(&a)).into_response(),
             Err(e) => server_error(&e),
         };
     }
-    let department = query.department().map(str::to_owned);
+    let search = match search_query(query, &["fragment"]) {
+        Ok(s) => s,
+        Err(f) => {
+            let message_text = f.message().to_owned();
+            if fragment.is_some() {
+                return f.into_response();
+            }
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Błędne wyszukiwanie / Bad search",
+                &message_text,
+            );
+        }
+    };
     let config = state.registry.config();
-    let intakes = match state
-        .registry
-        .intakes(department.clone(), CLERK_PAGE_ROWS)
-        .await
-    {
+    let limit = search.limit.unwrap_or(CLERK_PAGE_ROWS);
+    let intakes = match state.registry.search(&search, session.scope(), limit).await {
         Ok(i) => i,
         Err(e) => return server_error(&e),
     };
-    if query.fragment.as_deref() == Some("rows") {
+    if fragment.as_deref() == Some("rows") {
         return Html(intake_rows(config, &intakes)).into_response();
     }
     let alarms = match state.registry.alarms().await {
@@ -269,40 +406,39 @@ pub(crate) async fn clerk(
         Ok(a) => a,
         Err(e) => return server_error(&e),
     };
-    let mut options = String::from("<option value=\"\">Wszystkie / All</option>");
-    for dep in config.departments() {
-        let selected = if department.as_deref() == Some(dep) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            options,
-            "<option value=\"{v}\"{selected}>{v}</option>",
-            v = escape(dep)
-        );
-    }
+    let silent = crate::fleet::clerk_page_alert(&state, &session).await;
+    let heading = if search.narrows() {
+        "Wyniki wyszukiwania / Search results"
+    } else {
+        "Przesyłki / Intakes"
+    };
     let body = format!(
-        "{alarms}<div id=\"devices\">{devices}</div><h1>Przesyłki / Intakes</h1>\
-         <form method=\"get\" action=\"/\">\
-         <label>Wydział / Department <select name=\"department\" onchange=\"this.form.submit()\">{options}</select></label> \
-         <noscript><button type=\"submit\">Pokaż / Show</button></noscript> \
-         <button type=\"button\" id=\"sound\">Włącz dźwięk / Enable sound</button> \
-         <span id=\"live\">○</span></form>\
+        "{whoami}{nav}{alarms}{silent}<div id=\"devices\">{devices}</div><h1>{heading}</h1>{form}\
+         <p><button type=\"button\" id=\"sound\">Włącz dźwięk / Enable sound</button> \
+         <span id=\"live\">○</span></p>\
+         <p id=\"new-mail\" class=\"new-mail\" role=\"status\" hidden></p>\
          <table><thead><tr><th>Numer / Id</th><th>Data wpływu / Received</th><th>Kanał / Channel</th>\
          <th>Kategoria / Category</th><th>Wydział / Department</th><th>Stan / Status</th></tr></thead>\
          <tbody id=\"rows\">{rows}</tbody></table>\
          <p><a href=\"/status\">Sprawdź potwierdzenie / Check a receipt</a></p>\
          <script>{CLERK_SCRIPT}</script>",
+        whoami = whoami_html(&session),
+        nav = nav_html(&session),
         alarms = alarms_html(&alarms),
         devices = device_alerts_html(&device_alerts),
+        form = search_form_html(config, &session, &search),
         rows = intake_rows(config, &intakes),
     );
     Html(page("Przesyłki / Intakes — urna", &body)).into_response()
 }
 
-/// One intake and its whole timeline.
-pub(crate) async fn intake(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+/// One intake and its whole timeline; another department's intake is not found, as an unknown
+/// one.
+pub(crate) async fn intake(
+    State(state): State<AppState>,
+    Clerk(session): Clerk,
+    Path(id): Path<String>,
+) -> Response {
     let id = match parse_intake(&id) {
         Ok(id) => id,
         Err(_) => {
@@ -313,19 +449,75 @@ pub(crate) async fn intake(State(state): State<AppState>, Path(id): Path<String>
             );
         }
     };
-    match state.registry.intake(id).await {
-        Ok(Some(view)) => Html(intake_page(state.registry.config(), &view)).into_response(),
-        Ok(None) => message(
-            StatusCode::NOT_FOUND,
-            "Nie znaleziono / Not found",
-            &format!("{id}: brak w rejestrze / not in the register"),
+    match state.registry.intake_in(id, session.scope()).await {
+        Ok(Some(view)) => {
+            let ack = acknowledge_html(&session, &view);
+            Html(intake_page_with(state.registry.config(), &view, &ack)).into_response()
+        }
+        Ok(None) => not_found(id),
+        Err(e) => server_error(&e),
+    }
+}
+
+fn not_found(id: records::IntakeId) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Nie znaleziono / Not found",
+        &format!("{id}: brak w rejestrze / not in the register"),
+    )
+}
+
+/// The acknowledge button (for a clerk of the intake's department, once it was forwarded), or
+/// what stands in its place.
+fn acknowledge_html(session: &Session, view: &IntakeView) -> String {
+    use records::api::IntakeStatus;
+    let own =
+        matches!(&session.role, ClerkRole::Clerk { department } if *department == view.department);
+    match view.status {
+        IntakeStatus::Acknowledged => {
+            "<p id=\"acknowledged\" class=\"genuine\">✔ Odbiór potwierdzony / Receipt acknowledged</p>"
+                .to_owned()
+        }
+        IntakeStatus::Forwarded if own => format!(
+            // An intake id is letters, digits and '-': safe in a path as it is.
+            "<form method=\"post\" action=\"/intakes/{}/acknowledge\" id=\"acknowledge\">\
+             <button type=\"submit\">Potwierdzam odbiór / Acknowledge receipt</button></form>",
+            view.id
         ),
+        _ => String::new(),
+    }
+}
+
+/// `POST /intakes/{id}/acknowledge` from the intake page's button: back to the page after.
+pub(crate) async fn acknowledge(
+    State(state): State<AppState>,
+    Clerk(session): Clerk,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = parse_intake(&id) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Błędny numer / Bad id",
+            &format!("{:?}", id),
+        );
+    };
+    match state.registry.acknowledge(id, &session).await {
+        Ok(_) => axum::response::Redirect::to(&format!("/intakes/{id}")).into_response(),
+        Err(crate::Error::NotFound(_)) => not_found(id),
+        Err(crate::Error::Forbidden(m)) => message(StatusCode::FORBIDDEN, "Odmowa / Forbidden", &m),
+        Err(crate::Error::Conflict(m)) => {
+            message(StatusCode::CONFLICT, "Jeszcze nie / Not yet", &m)
+        }
         Err(e) => server_error(&e),
     }
 }
 
 /// The HTML of one intake's page.
 pub fn intake_page(config: &RegistryConfig, view: &IntakeView) -> String {
+    intake_page_with(config, view, "")
+}
+
+fn intake_page_with(config: &RegistryConfig, view: &IntakeView, actions: &str) -> String {
     let mut timeline = String::new();
     for e in &view.timeline {
         let _ = write!(
@@ -346,7 +538,7 @@ pub fn intake_page(config: &RegistryConfig, view: &IntakeView) -> String {
          <tr><th>Kategoria / Category</th><td>{category}</td></tr>\
          <tr><th>Wydział / Department</th><td>{department}</td></tr>\
          <tr><th>Sygnatura / Reference</th><td>{reference}</td></tr>\
-         <tr><th>Stan / Status</th><td>{status}</td></tr></table>\
+         <tr><th>Stan / Status</th><td id=\"status\">{status}</td></tr></table>{actions}\
          <h2>Historia / Timeline</h2><table><thead><tr><th>Czas / Time</th><th>Stacja / Station</th>\
          <th>Nr / Seq</th><th>Zdarzenie / Event</th><th>Szczegóły / Detail</th></tr></thead><tbody>{timeline}</tbody></table>",
         id = escape(&id),
@@ -430,7 +622,7 @@ pub fn status_page(
     page("Sprawdź potwierdzenie / Check your receipt — urna", &body)
 }
 
-fn message(status: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn message(status: StatusCode, title: &str, text: &str) -> Response {
     let body = format!(
         "<p><a href=\"/\">← Przesyłki / Intakes</a></p><h1>{}</h1><p>{}</p>",
         escape(title),
@@ -439,7 +631,7 @@ fn message(status: StatusCode, title: &str, text: &str) -> Response {
     (status, Html(page(title, &body))).into_response()
 }
 
-fn server_error(e: &crate::Error) -> Response {
+pub(crate) fn server_error(e: &crate::Error) -> Response {
     tracing::error!(error = %e, "page failed");
     message(
         StatusCode::INTERNAL_SERVER_ERROR,

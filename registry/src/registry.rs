@@ -16,15 +16,21 @@ use records::{
 };
 use tokio::sync::broadcast;
 
+use records::api::IntakeStatus;
+
+use crate::clerks::{self, LoginOutcome, Scope, Session};
 use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
 use crate::notify::{NOTICE_BUFFER, Notice};
+use crate::own_key::{KEY_FILE, RegistryKey, registry_code};
 use crate::projection;
+use crate::search::{ExportRow, HoldTimes, MAX_CSV_ROWS, Search};
 use crate::sqlite::SqliteStore;
 use crate::store::{
     Alarm, AlertChange, ForkEvidence, IntakeRecord, KeyState, NewEvent, RegisterStore,
-    RotationRecord, StationKeyRecord, StationRecord,
+    RotationRecord, StationAppend, StationKeyRecord, StationRecord,
 };
+use crate::store::{ClerkRecord, ClerkRole, SessionRecord};
 
 /// The registry office server's core. Cheap to clone: clones share one register.
 #[derive(Debug, Clone)]
@@ -37,10 +43,102 @@ struct Inner {
     store: Arc<dyn RegisterStore>,
     config: RegistryConfig,
     notices: broadcast::Sender<Notice>,
-    // Ingest reads intakes touched by other stations' events and writes them back; one push at a
-    // time keeps that read-modify-write exact (a few pushes a second at most, each milliseconds).
+    // Ingest reads intakes touched by other stations' events and writes them back; one writer at
+    // a time keeps that read-modify-write exact. Only the write is held under it: verifying a
+    // push, most of its cost, happens before, under its station's lock alone.
     ingest: Mutex<()>,
+    // A station's chain grows one push at a time: its tip is read, the push verified against it
+    // and stored with no other push, rotation or revocation of that station in between. Stations
+    // are independent chains, so different stations' pushes verify at the same time; a code
+    // picks one of a fixed set of locks, so their number stays bounded whoever calls.
+    stations: [Mutex<()>; STATION_LOCKS],
+    // Pushes that may be on the blocking pool at once. Hundreds of stations pushing together
+    // would otherwise each hold a thread parked on the locks above, and the kernel's switching
+    // between them cost more than the ingest; the rest wait here, as cheap tasks.
+    pushing: tokio::sync::Semaphore,
+    // Verified pushes waiting for the next commit; see `Inner::store_verified`.
+    write_queue: Mutex<Vec<Arc<WriteJob>>>,
+    // Signs the registry's own events (acknowledgements); unset for a registry over a bare
+    // store, which then records none. Set once, right after construction.
+    key: std::sync::OnceLock<RegistryKey>,
 }
+
+/// One station's verified events, ready to be stored.
+#[derive(Debug)]
+struct Staged {
+    code: StationCode,
+    /// The events, decoded, in seq order.
+    events: Vec<Event>,
+    new_events: Vec<NewEvent>,
+    /// What they open or close on the station's device alerts, in seq order, so that a fault
+    /// raised and cleared within one push ends closed.
+    alerts: Vec<AlertChange>,
+}
+
+impl Staged {
+    fn new(code: StationCode, verified: Vec<(Event, Hash)>, signed: &[SignedEvent]) -> Self {
+        let new_events = verified
+            .iter()
+            .zip(signed)
+            .map(|((event, hash), signed)| NewEvent {
+                signed: signed.clone(),
+                hash: *hash,
+                kind: event.payload.kind_name(),
+                intake: event.payload.intake(),
+                recorded_ms: event.recorded_at.unix_ms,
+            })
+            .collect();
+        let alerts: Vec<AlertChange> = verified
+            .iter()
+            .filter_map(|(e, _)| projection::alert_change(e))
+            .collect();
+        for change in &alerts {
+            if let AlertChange::Open {
+                device, what, kind, ..
+            } = change
+            {
+                tracing::warn!(station = %code, device = projection::device_name(*device), %what, ?kind, "device alert");
+            }
+        }
+        Staged {
+            code,
+            events: verified.into_iter().map(|(e, _)| e).collect(),
+            new_events,
+            alerts,
+        }
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq)
+    }
+}
+
+/// A push waiting in the write queue, and what storing it came to.
+#[derive(Debug)]
+struct WriteJob {
+    staged: Staged,
+    outcome: Mutex<Option<Result<u64>>>,
+}
+
+impl WriteJob {
+    fn set(&self, outcome: Result<u64>) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(outcome);
+        }
+    }
+
+    fn take(&self) -> Option<Result<u64>> {
+        self.outcome.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// How many station locks pushes spread over: well above the cores that verify, so that two
+/// busy stations rarely share one.
+const STATION_LOCKS: usize = 64;
+
+/// Pushes verified or stored at once: enough to keep every core verifying while one of them
+/// writes.
+const PUSH_WORKERS: usize = 16;
 
 /// Most keys kept pending at once: an admin approves a handful; a flood of made-up stations
 /// must not fill the register.
@@ -86,7 +184,9 @@ impl Registry {
     pub fn open(db_path: &Path, config: RegistryConfig) -> Result<Registry> {
         let store = SqliteStore::open(db_path)?;
         tracing::info!(path = %db_path.display(), "register opened");
-        Registry::with_store(Arc::new(store), config)
+        // Beside the register: the two belong together (the register holds the key's public half).
+        let key = RegistryKey::load_or_create(&db_path.with_file_name(KEY_FILE))?;
+        Registry::with_store_and_key(Arc::new(store), config, key)
     }
 
     /// A registry over any store.
@@ -99,6 +199,10 @@ impl Registry {
                 config,
                 notices,
                 ingest: Mutex::new(()),
+                stations: std::array::from_fn(|_| Mutex::new(())),
+                pushing: tokio::sync::Semaphore::new(PUSH_WORKERS),
+                write_queue: Mutex::new(Vec::new()),
+                key: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -108,9 +212,20 @@ impl Registry {
         &self.inner.config
     }
 
+    /// The store, for the notification worker and its admin routes ([`crate::notifier`]).
+    pub(crate) fn store(&self) -> Arc<dyn RegisterStore> {
+        Arc::clone(&self.inner.store)
+    }
+
     /// Listens to live notices from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.inner.notices.subscribe()
+    }
+
+    /// Sends a live notice that does not come from ingest (the fleet watcher's).
+    pub(crate) fn announce(&self, notice: Notice) {
+        // No listener is no error: nobody has a page open.
+        let _ = self.inner.notices.send(notice);
     }
 
     async fn blocking<T: Send + 'static>(
@@ -222,6 +337,7 @@ impl Registry {
     /// events stay. Returns how many keys were revoked (0 when none was left to revoke).
     pub async fn revoke(&self, code: StationCode) -> Result<usize> {
         self.blocking(move |inner| {
+            let _this_station = inner.lock_station(code)?;
             let _one_at_a_time = inner.lock()?;
             let known = inner
                 .store
@@ -230,6 +346,12 @@ impl Registry {
                 .any(|k| k.station == code);
             if !known {
                 return Err(Error::UnknownStation(code.to_string()));
+            }
+            if code == registry_code() {
+                return Err(Error::Enrolment(format!(
+                    "{code} is the registry's own code: its key signs the registry's events and \
+                     cannot be revoked"
+                )));
             }
             let revoked = inner.store.revoke_station(code, now_ms())?;
             tracing::warn!(station = %code, revoked, "station revoked: its requests are refused from now on");
@@ -257,7 +379,14 @@ impl Registry {
 
     /// Every station key the registry knows, in every state: what an admin page lists.
     pub async fn station_keys(&self) -> Result<Vec<StationKeyRecord>> {
-        self.blocking(|inner| inner.store.station_keys()).await
+        // The registry's own chain is no station of the fleet.
+        let own = registry_code();
+        self.blocking(move |inner| {
+            let mut keys = inner.store.station_keys()?;
+            keys.retain(|k| k.station != own);
+            Ok(keys)
+        })
+        .await
     }
 
     /// The keys waiting for an admin's approval.
@@ -311,7 +440,14 @@ impl Registry {
 
     /// Every enrolled station.
     pub async fn stations(&self) -> Result<Vec<StationRecord>> {
-        self.blocking(|inner| inner.store.stations()).await
+        // The registry's own chain is no station of the fleet.
+        let own = registry_code();
+        self.blocking(move |inner| {
+            let mut stations = inner.store.stations()?;
+            stations.retain(|s| s.code != own);
+            Ok(stations)
+        })
+        .await
     }
 
     /// The highest seq stored for the station with nothing missing before it.
@@ -329,6 +465,12 @@ impl Registry {
     /// Takes a station's push: ignores what is already stored, verifies and stores what is new,
     /// and refuses a fork or a broken chain after keeping the valid prefix.
     pub async fn push(&self, code: StationCode, events: Vec<SignedEvent>) -> Result<PushResponse> {
+        let _turn = self
+            .inner
+            .pushing
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
         self.blocking(move |inner| inner.push(code, &events)).await
     }
 
@@ -435,6 +577,16 @@ impl Inner {
             .map_err(|_| Error::Task("ingest lock poisoned".into()))
     }
 
+    /// The lock of `code`'s chain; taken before [`Inner::lock`], never after it.
+    fn lock_station(&self, code: StationCode) -> Result<std::sync::MutexGuard<'_, ()>> {
+        let slot = code.as_str().bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        self.stations[slot % STATION_LOCKS]
+            .lock()
+            .map_err(|_| Error::Task("station lock poisoned".into()))
+    }
+
     fn rotate(&self, code: StationCode, text: &str) -> Result<RotationAccepted> {
         let refuse = |code, message: String| Err(Error::Rotation { code, message });
         let rotation = match rotation::parse_verified(text) {
@@ -471,6 +623,7 @@ impl Inner {
             new_fingerprint: new_fp.clone(),
             replayed,
         };
+        let _this_station = self.lock_station(code)?;
         let _one_at_a_time = self.lock()?;
         if let Some(done) = self.store.rotation_from(old_id)? {
             if done.statement == text {
@@ -595,8 +748,10 @@ impl Inner {
     /// ones it rotated away from. Pending and revoked keys vouch for nothing.
     fn trusted_ring(&self, code: StationCode) -> Result<KeyRing> {
         let mut ring = KeyRing::new();
-        for k in self.store.station_keys()? {
-            if k.station == code && matches!(k.state, KeyState::Approved | KeyState::Retired) {
+        // Only this station's rows: every push builds a ring, and decoding a key is a point
+        // decompression, so reading the whole fleet's keys cost more than verifying the push.
+        for k in self.store.station_keys_of(code)? {
+            if matches!(k.state, KeyState::Approved | KeyState::Retired) {
                 ring.add(k.key)?;
             }
         }
@@ -604,7 +759,7 @@ impl Inner {
     }
 
     fn push(&self, code: StationCode, events: &[SignedEvent]) -> Result<PushResponse> {
-        let _one_at_a_time = self.lock()?;
+        let _this_station = self.lock_station(code)?;
         let station = self
             .store
             .station(code)?
@@ -645,7 +800,8 @@ impl Inner {
                 (prefix, Some((fault, good)))
             }
         };
-        let acknowledged = self.store_verified(code, &verified, fresh)?;
+        let stored = verified.len();
+        let acknowledged = self.store_verified(code, verified, fresh)?;
 
         match fault {
             None if retired_beyond.is_some() => {
@@ -659,7 +815,7 @@ impl Inner {
                 })
             }
             None => {
-                tracing::info!(station = %code, acknowledged, stored = verified.len(), "push stored");
+                tracing::info!(station = %code, acknowledged, stored, "push stored");
                 Ok(PushResponse { acknowledged })
             }
             Some((fault, at)) if fault.problem == Problem::Fork => {
@@ -768,34 +924,71 @@ impl Inner {
         Ok(())
     }
 
-    /// Stores verified events, the intakes they change and the device alerts they open or close
-    /// in one transaction, then tells the listeners. Returns the new acknowledged seq.
+    /// Stores verified events, the intakes they change and the device alerts they open or close,
+    /// then tells the listeners. Returns the new acknowledged seq. The caller holds `code`'s
+    /// station lock and not the ingest lock: pushes of other stations that are ready at the same
+    /// moment are stored with this one in one transaction, so that a few hundred stations
+    /// pushing at once share durable commits instead of queueing one disk wait each.
     fn store_verified(
         &self,
         code: StationCode,
-        verified: &[(Event, Hash)],
+        verified: Vec<(Event, Hash)>,
         signed: &[SignedEvent],
     ) -> Result<u64> {
-        let Some((last, _)) = verified.last() else {
+        let Some(acknowledged) = verified.last().map(|(e, _)| e.seq) else {
             return Ok(self.store.tip(code)?.seq);
         };
-        let acknowledged = last.seq;
-        let now = now_ms();
-        let new_events: Vec<NewEvent> = verified
-            .iter()
-            .zip(signed)
-            .map(|((event, hash), signed)| NewEvent {
-                signed: signed.clone(),
-                hash: *hash,
-                kind: event.payload.kind_name(),
-                intake: event.payload.intake(),
-                recorded_ms: event.recorded_at.unix_ms,
-            })
-            .collect();
+        let job = Arc::new(WriteJob {
+            staged: Staged::new(code, verified, signed),
+            outcome: Mutex::new(None),
+        });
+        self.queue()?.push(Arc::clone(&job));
+        let _one_writer = self.lock()?;
+        if let Some(outcome) = job.take() {
+            // Another push's writer stored it while this one waited for the lock.
+            return outcome;
+        }
+        // Still queued, so this push writes everything queued so far, its own included.
+        let jobs = std::mem::take(&mut *self.queue()?);
+        let group: Vec<&Staged> = jobs.iter().map(|j| &j.staged).collect();
+        match self.commit_staged(&group) {
+            Ok(()) => {
+                for j in &jobs {
+                    j.set(Ok(j.staged.last_seq()));
+                }
+            }
+            Err(e) if jobs.len() == 1 => job.set(Err(e)),
+            Err(_) => {
+                // Nothing of the group was stored; one push's failure must not fail the others.
+                for j in &jobs {
+                    j.set(
+                        self.commit_staged(&[&j.staged])
+                            .map(|()| j.staged.last_seq()),
+                    );
+                }
+            }
+        }
+        job.take().unwrap_or_else(|| {
+            Err(Error::Task(format!(
+                "push of station {code} up to seq {acknowledged} was not written"
+            )))
+        })
+    }
 
-        let touched: BTreeSet<IntakeId> = verified
+    fn queue(&self) -> Result<std::sync::MutexGuard<'_, Vec<Arc<WriteJob>>>> {
+        self.write_queue
+            .lock()
+            .map_err(|_| Error::Task("write queue lock poisoned".into()))
+    }
+
+    /// Stores several stations' verified events in one transaction, with the intakes they change
+    /// (each projected once, from its stored events and every staged one), then tells the
+    /// listeners. The caller holds the ingest lock.
+    fn commit_staged(&self, group: &[&Staged]) -> Result<()> {
+        let now = now_ms();
+        let touched: BTreeSet<IntakeId> = group
             .iter()
-            .filter_map(|(e, _)| e.payload.intake())
+            .flat_map(|s| s.events.iter().filter_map(|e| e.payload.intake()))
             .collect();
         let mut upserts = Vec::new();
         let mut notices = Vec::new();
@@ -807,10 +1000,11 @@ impl Inner {
                 .map(|s| decode_stored(&s.signed))
                 .collect::<Result<_>>()?;
             timeline.extend(
-                verified
+                group
                     .iter()
-                    .filter(|(e, _)| e.payload.intake() == Some(id))
-                    .map(|(e, _)| e.clone()),
+                    .flat_map(|s| s.events.iter())
+                    .filter(|e| e.payload.intake() == Some(id))
+                    .cloned(),
             );
             timeline.sort_by_key(timeline_key);
             let Some(after) = projection::project(id, &timeline, &self.config, now) else {
@@ -831,31 +1025,27 @@ impl Inner {
             });
             upserts.push(after);
         }
-        // In seq order, so a fault raised and cleared within one push ends closed.
-        let alerts: Vec<AlertChange> = verified
-            .iter()
-            .filter_map(|(e, _)| projection::alert_change(e))
-            .collect();
-        for change in &alerts {
-            if let AlertChange::Open {
-                device, what, kind, ..
-            } = change
-            {
-                tracing::warn!(station = %code, device = projection::device_name(*device), %what, ?kind, "device alert");
+        for staged in group {
+            if !staged.alerts.is_empty() {
+                notices.push(Notice::DeviceAlerts {
+                    station: staged.code.as_str().to_owned(),
+                });
             }
         }
-        if !alerts.is_empty() {
-            notices.push(Notice::DeviceAlerts {
-                station: code.as_str().to_owned(),
-            });
-        }
-        self.store
-            .append(code, &new_events, &upserts, &alerts, now)?;
+        let appends: Vec<StationAppend<'_>> = group
+            .iter()
+            .map(|s| StationAppend {
+                station: s.code,
+                events: &s.new_events,
+                alerts: &s.alerts,
+            })
+            .collect();
+        self.store.append(&appends, &upserts, now)?;
         for notice in notices {
             // No listener is normal: nobody has a clerk page open.
             let _ = self.notices.send(notice);
         }
-        Ok(acknowledged)
+        Ok(())
     }
 
     fn intake_view(&self, id: IntakeId) -> Result<Option<IntakeView>> {
@@ -980,5 +1170,449 @@ impl Inner {
             Some(id),
             Some(record.status),
         ))
+    }
+}
+
+/// Makes sure the register holds the registry's own chain under [`registry_code`], with `key`
+/// approved: on first start it is enrolled and approved as a station would be. A register whose
+/// own code has another key is refused: the events already signed would no longer verify.
+fn ensure_own_station(store: &dyn RegisterStore, key: &RegistryKey) -> Result<()> {
+    let code = registry_code();
+    let name = "Rejestr / Registry";
+    match store.station(code)? {
+        None => {
+            let now = now_ms();
+            store.insert_station(&StationRecord {
+                code,
+                name: name.to_owned(),
+                key: key.public(),
+                enrolled_ms: now,
+            })?;
+            store.approve_key(key.key_id(), name, now)?;
+            tracing::info!(code = %code, fingerprint = %key.fingerprint(), "registry's own chain begun");
+            Ok(())
+        }
+        Some(s) if s.key == key.public() => match store.station_key(key.key_id())? {
+            Some(k) if k.state == KeyState::Approved => Ok(()),
+            other => Err(Error::RegistryKey(format!(
+                "the register holds the registry's key {} as {}, not approved",
+                key.fingerprint(),
+                other.map_or("unknown", |k| k.state.name())
+            ))),
+        },
+        Some(s) => Err(Error::RegistryKey(format!(
+            "the register's own chain ({code}) is signed by key {}, but the key file holds {}; \
+             restore the registry's key file from the backup (a new key cannot continue a chain)",
+            records::fingerprint(&s.key),
+            key.fingerprint()
+        ))),
+    }
+}
+
+/// What acknowledging did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The intake.
+    pub intake: IntakeId,
+    /// `true` when this request recorded the acknowledgement; `false` when it was already.
+    pub recorded: bool,
+    /// The registry's event that records it, when this request recorded one.
+    pub seq: Option<u64>,
+}
+
+impl Registry {
+    /// A registry over any store that signs its own events with `key`; the register is given
+    /// the registry's own chain on first use ([`crate::own_key::REGISTRY_CODE`]).
+    pub fn with_store_and_key(
+        store: Arc<dyn RegisterStore>,
+        config: RegistryConfig,
+        key: RegistryKey,
+    ) -> Result<Registry> {
+        ensure_own_station(store.as_ref(), &key)?;
+        let registry = Registry::with_store(store, config)?;
+        registry
+            .inner
+            .key
+            .set(key)
+            .map_err(|_| Error::Task("the registry's key was set twice".into()))?;
+        Ok(registry)
+    }
+
+    /// The public key the registry's own events are signed with, if it has one.
+    pub fn public_key(&self) -> Option<VerifyingKey> {
+        self.inner.key.get().map(RegistryKey::public)
+    }
+
+    /// Adds a clerk account (`role` a department's clerk, or admin) with `password`, which is
+    /// kept only as its Argon2id hash. Refused: a bad username or password, a taken username.
+    pub async fn add_clerk(
+        &self,
+        username: &str,
+        password: zeroize::Zeroizing<String>,
+        role: ClerkRole,
+    ) -> Result<ClerkRecord> {
+        let username = clerks::normalize_username(username)?;
+        clerks::check_new_password(&password)?;
+        let role = match role {
+            ClerkRole::Clerk { department } => ClerkRole::Clerk {
+                department: clerks::check_department(&department)?,
+            },
+            ClerkRole::Admin => ClerkRole::Admin,
+        };
+        if let Some(d) = role.department()
+            && !self.config().departments().contains(&d)
+        {
+            tracing::warn!(
+                username,
+                department = d,
+                "clerk added to a department this registry's config does not route mail to"
+            );
+        }
+        self.blocking(move |inner| {
+            let record = ClerkRecord {
+                username,
+                password_hash: clerks::hash_password(&password)?,
+                role,
+                disabled: false,
+                created_ms: now_ms(),
+            };
+            if !inner.store.insert_clerk(&record)? {
+                return Err(Error::Conflict(format!(
+                    "a clerk named {} exists already",
+                    record.username
+                )));
+            }
+            tracing::info!(username = %record.username, role = record.role.name(), "clerk added");
+            Ok(record)
+        })
+        .await
+    }
+
+    /// Every clerk account.
+    pub async fn clerks(&self) -> Result<Vec<ClerkRecord>> {
+        self.blocking(|inner| inner.store.clerks()).await
+    }
+
+    /// Disables an account (it can no longer sign in) and ends its sessions.
+    pub async fn disable_clerk(&self, username: &str) -> Result<()> {
+        let username = clerks::normalize_username(username)?;
+        self.blocking(move |inner| {
+            if !inner.store.disable_clerk(&username)? {
+                return Err(Error::NotFound(format!("no clerk is named {username}")));
+            }
+            tracing::info!(username, "clerk disabled");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Signs a clerk in. Argon2 runs on the blocking pool. Unknown and disabled usernames cost
+    /// the same check as known ones. Failures are counted per username and logged with it (never
+    /// with the password); [`clerks::MAX_LOGIN_FAILURES`] of them lock it for
+    /// [`clerks::LOGIN_LOCKOUT`], and a locked username is refused without a check.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: zeroize::Zeroizing<String>,
+    ) -> Result<LoginOutcome> {
+        let Ok(username) = clerks::normalize_username(username) else {
+            // No account can have this name: nothing to count it against.
+            tracing::warn!("sign-in refused: not a username");
+            return Ok(LoginOutcome::Refused);
+        };
+        self.blocking(move |inner| inner.login(&username, &password))
+            .await
+    }
+
+    /// The live session with this cookie token, if any.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>> {
+        // A token is 43 characters of base64url; anything else opens nothing and costs nothing.
+        if token.len() != 43
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        let hash = clerks::token_hash(token);
+        self.blocking(move |inner| {
+            Ok(inner
+                .store
+                .session(&hash, now_ms())?
+                .map(|(session, clerk)| Session {
+                    username: clerk.username,
+                    role: clerk.role,
+                    expires_ms: session.expires_ms,
+                }))
+        })
+        .await
+    }
+
+    /// Ends the session with this token.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let hash = clerks::token_hash(token);
+        self.blocking(move |inner| inner.store.delete_session(&hash))
+            .await
+    }
+
+    /// One intake with its timeline, when `scope` may see it; `None` otherwise, as for an
+    /// unknown id (another department's intake is not there for this caller).
+    pub async fn intake_in(&self, id: IntakeId, scope: Scope) -> Result<Option<IntakeView>> {
+        Ok(self
+            .intake(id)
+            .await?
+            .filter(|view| scope.allows(&view.department)))
+    }
+
+    /// The intakes `search` asks for that `scope` may see, newest first, at most `limit`.
+    pub async fn search(
+        &self,
+        search: &Search,
+        scope: Scope,
+        limit: usize,
+    ) -> Result<Vec<IntakeRecord>> {
+        let filter = search.filter.clone();
+        self.blocking(move |inner| inner.search(filter, &scope, limit))
+            .await
+    }
+
+    /// What the CSV export carries: the intakes `search` asks for that `scope` may see, with
+    /// their hold times, at most [`MAX_CSV_ROWS`].
+    pub async fn export(&self, search: &Search, scope: Scope) -> Result<Vec<ExportRow>> {
+        let filter = search.filter.clone();
+        self.blocking(move |inner| {
+            inner
+                .search(filter, &scope, MAX_CSV_ROWS)?
+                .into_iter()
+                .map(|intake| {
+                    let hold = inner.hold_times(intake.id)?;
+                    Ok(ExportRow { intake, hold })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// An urn collection as `scope` may see it: a clerk sees only the deposits of their
+    /// department (and of those, only ones in the register).
+    pub async fn collection_in(&self, seal: &str, scope: Scope) -> Result<Option<CollectionView>> {
+        let Some(mut view) = self.collection(seal).await? else {
+            return Ok(None);
+        };
+        if scope == Scope::All {
+            return Ok(Some(view));
+        }
+        self.blocking(move |inner| {
+            let mut kept = Vec::new();
+            for d in view.deposits {
+                if inner
+                    .store
+                    .intake(d.intake)?
+                    .is_some_and(|r| scope.allows(&r.department))
+                {
+                    kept.push(d);
+                }
+            }
+            view.deposits = kept;
+            Ok(Some(view))
+        })
+        .await
+    }
+
+    /// The department confirms it has the letter: a clerk of the intake's department records an
+    /// `acknowledged` event in the registry's own chain, signed with the registry's key. Once is
+    /// enough: acknowledging again records nothing. Refused: an intake this clerk may not see
+    /// ([`Error::NotFound`], as an unknown one), an admin (not of any department), and a letter
+    /// not forwarded to the department yet ([`Error::Conflict`]).
+    pub async fn acknowledge(&self, id: IntakeId, session: &Session) -> Result<Acknowledgement> {
+        let session = session.clone();
+        self.blocking(move |inner| inner.acknowledge(id, &session))
+            .await
+    }
+}
+
+impl Inner {
+    fn login(&self, username: &str, password: &str) -> Result<LoginOutcome> {
+        let now = now_ms();
+        let failures = self.store.login_failures(username)?;
+        if failures.locked_until_ms > now {
+            tracing::warn!(
+                username,
+                "sign-in refused: username locked after failed attempts"
+            );
+            return Ok(LoginOutcome::Locked {
+                until_ms: failures.locked_until_ms,
+            });
+        }
+        let clerk = self.store.clerk(username)?.filter(|c| !c.disabled);
+        let hash = clerk
+            .as_ref()
+            .map_or(clerks::DUMMY_HASH, |c| c.password_hash.as_str());
+        let matches = password.len() <= clerks::MAX_PASSWORD_BYTES
+            && clerks::verify_password(password, hash)?;
+        let Some(clerk) = clerk.filter(|_| matches) else {
+            let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            let after = self.store.record_login_failure(
+                username,
+                now,
+                clerks::MAX_LOGIN_FAILURES,
+                ms(clerks::LOGIN_FAILURE_WINDOW),
+                ms(clerks::LOGIN_LOCKOUT),
+            )?;
+            if after.locked_until_ms > now {
+                tracing::warn!(username, "sign-in refused: wrong password; username locked");
+                return Ok(LoginOutcome::Locked {
+                    until_ms: after.locked_until_ms,
+                });
+            }
+            tracing::warn!(
+                username,
+                failures = after.failures,
+                "sign-in refused: wrong username or password"
+            );
+            return Ok(LoginOutcome::Refused);
+        };
+        self.store.clear_login_failures(username)?;
+        let token = clerks::new_token()?;
+        let ttl = i64::try_from(clerks::SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
+        let record = SessionRecord {
+            username: clerk.username.clone(),
+            created_ms: now,
+            expires_ms: now.saturating_add(ttl),
+        };
+        self.store
+            .insert_session(&clerks::token_hash(&token), &record, now)?;
+        tracing::info!(username, role = clerk.role.name(), "clerk signed in");
+        Ok(LoginOutcome::SignedIn {
+            token,
+            session: Session {
+                username: clerk.username,
+                role: clerk.role,
+                expires_ms: record.expires_ms,
+            },
+        })
+    }
+
+    fn search(
+        &self,
+        mut filter: crate::store::IntakeFilter,
+        scope: &Scope,
+        limit: usize,
+    ) -> Result<Vec<IntakeRecord>> {
+        if let Some(own) = scope.department() {
+            // A clerk asking for another department gets nothing, not that department.
+            if filter.department.as_deref().is_some_and(|d| d != own) {
+                return Ok(Vec::new());
+            }
+            filter.department = Some(own.to_owned());
+        }
+        self.store.search_intakes(&filter, limit)
+    }
+
+    fn hold_times(&self, id: IntakeId) -> Result<HoldTimes> {
+        let mut hold = HoldTimes::default();
+        for stored in self.store.intake_events(id)? {
+            let event = decode_stored(&stored.signed)?;
+            match event.payload {
+                Payload::HoldStarted { .. } if hold.started.is_none() => {
+                    hold.started = Some(event.recorded_at);
+                }
+                Payload::HoldReleased { .. }
+                    if hold.started.is_some() && hold.released.is_none() =>
+                {
+                    hold.released = Some(event.recorded_at);
+                }
+                _ => {}
+            }
+        }
+        Ok(hold)
+    }
+
+    // The registry's own events are numbered 1, 2, 3 … under its own code (RGST) and chained and
+    // signed exactly as a station's, and stored in the same table through the same verifier and
+    // projection. Why its own chain rather than unsigned rows: an acknowledgement is custody
+    // evidence like any other ("who at the department confirmed it, when"), so it must be as
+    // tamper-evident as the stations' events and checkable with `records` alone; and why not
+    // numbered inside any station's chain: only a station's key may extend its chain. Appending
+    // under its chain's lock and the ingest lock keeps the chain gapless: one writer at a time.
+    fn acknowledge(&self, id: IntakeId, session: &Session) -> Result<Acknowledgement> {
+        let not_found = || Error::NotFound(format!("intake {id} is not in the register"));
+        let key = self.key.get().ok_or_else(|| {
+            Error::RegistryKey("this registry has no key of its own to sign with".into())
+        })?;
+        let _this_chain = self.lock_station(registry_code())?;
+        let _one_at_a_time = self.lock()?;
+        let record = self
+            .store
+            .intake(id)?
+            .filter(|r| session.scope().allows(&r.department))
+            .ok_or_else(not_found)?;
+        let ClerkRole::Clerk { department } = &session.role else {
+            return Err(Error::Forbidden(
+                "Odbiór potwierdza urzędnik wydziału, nie administrator / \
+                 Receipt is acknowledged by a clerk of the department, not by an admin"
+                    .into(),
+            ));
+        };
+        match record.status {
+            IntakeStatus::Acknowledged => {
+                return Ok(Acknowledgement {
+                    intake: id,
+                    recorded: false,
+                    seq: None,
+                });
+            }
+            IntakeStatus::Forwarded => {}
+            _ => {
+                return Err(Error::Conflict(
+                    "Przesyłki nie przekazano jeszcze do wydziału / \
+                     The letter has not been forwarded to the department yet"
+                        .into(),
+                ));
+            }
+        }
+        let text =
+            |s: &str| records::Text::new(s).map_err(|e| Error::BadRequest(format!("{s:?}: {e}")));
+        let code = registry_code();
+        let tip = self.store.tip(code)?;
+        let event = Event {
+            station: code,
+            seq: tip.seq + 1,
+            // The registry's server keeps NTP time; unlike a Pi it is not started without it.
+            recorded_at: records::Timestamp {
+                unix_ms: now_ms(),
+                trusted: true,
+            },
+            prev_hash: tip.hash,
+            payload: Payload::Acknowledged {
+                intake: id,
+                department: text(department)?,
+                clerk: text(&session.username)?,
+            },
+        };
+        let canonical = encoding::encode(&event);
+        let signed = SignedEvent {
+            seq: event.seq,
+            signature: records::signing::sign_event(key.signing_key(), &canonical),
+            canonical,
+            key_id: key.key_id(),
+        };
+        // Verified as a station's would be before it is stored: a wrong key or a broken chain
+        // here is a bug, and must not reach the register.
+        let ring = self.trusted_ring(code)?;
+        let verified = ChainVerifier::new(code, &ring, tip)
+            .verify_with_hashes(std::slice::from_ref(&signed))
+            .map_err(|f| {
+                Error::RegistryKey(format!("the registry's own event does not verify: {f}"))
+            })?;
+        // Under the ingest lock already: stored alone, not through the write queue.
+        let staged = Staged::new(code, verified, std::slice::from_ref(&signed));
+        self.commit_staged(&[&staged])?;
+        tracing::info!(intake = %id, clerk = %session.username, department, seq = event.seq, "receipt acknowledged by the department");
+        Ok(Acknowledgement {
+            intake: id,
+            recorded: true,
+            seq: Some(event.seq),
+        })
     }
 }

@@ -130,7 +130,10 @@ impl FromRequest<AppState> for Signed {
         let signed = headers.contains_key("signature-input") || headers.contains_key("signature");
         let auth = if signed {
             match verify(state, &method, &path, &headers, &body).await {
-                Ok(a) => Auth::Verified(a),
+                Ok(a) => {
+                    crate::fleet::seen(state, a.station);
+                    Auth::Verified(a)
+                }
                 Err(f) => Auth::Refused(f),
             }
         } else {

@@ -12,9 +12,13 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    Alarm, AlertChange, DeviceAlertRecord, ForkEvidence, IntakeRecord, KeyState, NewEvent,
-    RegisterStore, RotationRecord, StationKeyRecord, StationRecord, StoredEvent,
+    Alarm, AlertChange, ClerkRecord, ClerkRole, DeviceAlertRecord, ForkEvidence, IntakeFilter,
+    IntakeRecord, KeyState, LoginFailures, RegisterStore, RotationRecord, SessionRecord,
+    StationAppend, StationKeyRecord, StationRecord, StoredEvent,
 };
+
+mod insight;
+mod outbox;
 
 /// Each entry moves the schema from version `i` to `i + 1`; never edit one that has shipped.
 /// Public so tests can build a register as an older urna left it.
@@ -125,6 +129,39 @@ CREATE TABLE key_rotations (
 );
 CREATE INDEX key_rotations_by_station ON key_rotations(station, from_seq);
 ",
+    // Clerk accounts (Argon2id password hashes only), their sessions (the token's SHA-256 only,
+    // with an expiry) and failed sign-ins per username, known or not, for the lockout.
+    r"
+CREATE TABLE clerks (
+    username      TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('clerk', 'admin')),
+    department    TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_ms    INTEGER NOT NULL,
+    CHECK ((role = 'clerk') = (department IS NOT NULL))
+);
+CREATE TABLE clerk_sessions (
+    token_hash BLOB PRIMARY KEY,
+    username   TEXT NOT NULL REFERENCES clerks(username),
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX clerk_sessions_by_expiry ON clerk_sessions(expires_ms);
+CREATE TABLE login_failures (
+    username        TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    last_ms         INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL
+);
+CREATE INDEX login_failures_by_last ON login_failures(last_ms);
+CREATE INDEX intakes_by_station ON intakes(station, received_ms);
+",
+    // The outbox of notifications to departments (webhooks, e-mail), fed by a trigger on
+    // `events`, and its delivery log: see `outbox.rs` beside this file.
+    outbox::MIGRATION,
+    // When each station last sent a signed request: see `insight.rs` beside this file.
+    insight::MIGRATION,
 ];
 
 /// The version whose migration creates `station_keys`.
@@ -140,6 +177,10 @@ pub struct SqliteStore {
     // One connection: the register's load is a few thousand events a day, and one writer at a
     // time is what SQLite allows anyway.
     conn: Mutex<Connection>,
+    // The reads every request makes before it is verified (its key, the station, its tip, its
+    // rotations), on a second connection: WAL lets them see the last commit while the writer
+    // waits for the disk, instead of queueing behind that wait on the one connection.
+    reader: Mutex<Connection>,
 }
 
 impl SqliteStore {
@@ -151,8 +192,12 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        let reader = Connection::open(path)?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -160,6 +205,12 @@ impl SqliteStore {
         self.conn
             .lock()
             .map_err(|_| Error::Task("register connection lock poisoned".into()))
+    }
+
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.reader
+            .lock()
+            .map_err(|_| Error::Task("register reader lock poisoned".into()))
     }
 }
 
@@ -423,6 +474,30 @@ fn alarm_row(row: &Row<'_>) -> Result<Alarm> {
     })
 }
 
+const CLERK_COLUMNS: &str = "username, password_hash, role, department, disabled, created_ms";
+
+fn clerk_row(row: &Row<'_>) -> Result<ClerkRecord> {
+    let role = match (
+        row.get::<_, String>(2)?.as_str(),
+        row.get::<_, Option<String>>(3)?,
+    ) {
+        ("clerk", Some(department)) => ClerkRole::Clerk { department },
+        ("admin", None) => ClerkRole::Admin,
+        (other, _) => return Err(corrupt(format_args!("clerk role {other:?}"))),
+    };
+    Ok(ClerkRecord {
+        username: row.get(0)?,
+        password_hash: row.get(1)?,
+        role,
+        disabled: row.get(4)?,
+        created_ms: row.get(5)?,
+    })
+}
+
+fn failures_from_sql(failures: i64) -> u32 {
+    u32::try_from(failures.max(0)).unwrap_or(u32::MAX)
+}
+
 /// Collects mapped rows, keeping our error type (row mappers may fail on corrupt data).
 fn collect<T>(
     mut rows: rusqlite::Rows<'_>,
@@ -437,7 +512,7 @@ fn collect<T>(
 
 impl RegisterStore for SqliteStore {
     fn station(&self, code: StationCode) -> Result<Option<StationRecord>> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT code, name, public_key, enrolled_ms FROM stations WHERE code = ?1",
         )?;
@@ -483,7 +558,7 @@ impl RegisterStore for SqliteStore {
     }
 
     fn tip(&self, code: StationCode) -> Result<ChainTip> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let found: Option<(i64, Vec<u8>)> = conn
             .query_row(
                 "SELECT seq, hash FROM events WHERE station = ?1 ORDER BY seq DESC LIMIT 1",
@@ -535,13 +610,14 @@ impl RegisterStore for SqliteStore {
 
     fn append(
         &self,
-        station: StationCode,
-        events: &[NewEvent],
+        appends: &[StationAppend<'_>],
         intakes: &[IntakeRecord],
-        alerts: &[AlertChange],
         received_ms: i64,
     ) -> Result<()> {
         let mut conn = self.conn()?;
+        // Said again here, whatever an earlier caller left on the connection (see
+        // `remember_nonce`): this is the commit a station is told about.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(
@@ -549,7 +625,11 @@ impl RegisterStore for SqliteStore {
                                      intake, recorded_ms, received_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for e in events {
+            for e in appends
+                .iter()
+                .flat_map(|a| a.events.iter().map(move |e| (a.station, e)))
+            {
+                let (station, e) = e;
                 insert.execute(params![
                     station.as_str(),
                     seq_to_sql(e.signed.seq)?,
@@ -598,7 +678,10 @@ impl RegisterStore for SqliteStore {
                 "DELETE FROM device_alerts
                  WHERE station = ?1 AND device = ?2 AND what = ?3 AND kind = ?4",
             )?;
-            for change in alerts {
+            for (station, change) in appends
+                .iter()
+                .flat_map(|a| a.alerts.iter().map(move |c| (a.station, c)))
+            {
                 match change {
                     AlertChange::Open {
                         device,
@@ -706,7 +789,7 @@ impl RegisterStore for SqliteStore {
     }
 
     fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM station_keys WHERE key_id = ?1"
         ))?;
@@ -720,6 +803,14 @@ impl RegisterStore for SqliteStore {
             "SELECT {KEY_COLUMNS} FROM station_keys ORDER BY station, first_seen_ms, key_id"
         ))?;
         collect(stmt.query([])?, key_row)
+    }
+
+    fn station_keys_of(&self, station: StationCode) -> Result<Vec<StationKeyRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM station_keys WHERE station = ?1 ORDER BY first_seen_ms, key_id"
+        ))?;
+        collect(stmt.query(params![station.as_str()])?, key_row)
     }
 
     fn note_key(
@@ -795,7 +886,7 @@ impl RegisterStore for SqliteStore {
     }
 
     fn rotations(&self, station: StationCode) -> Result<Vec<RotationRecord>> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE station = ?1 ORDER BY from_seq"
         ))?;
@@ -850,16 +941,268 @@ impl RegisterStore for SqliteStore {
         forget_before_ms: i64,
     ) -> Result<bool> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "DELETE FROM request_nonces WHERE seen_ms < ?1",
-            params![forget_before_ms],
+        // Every request writes a nonce, and a commit of its own waiting for the disk doubled
+        // the disk waits of a push. Without that wait the row is still in the WAL before the
+        // request goes on (so a replay is refused from then on, by this one connection), and it
+        // reaches the disk with the next durable commit: the one that stores what the request
+        // brought, before the request is answered. Only a request that changed nothing can have
+        // its nonce lost to a power cut, and replaying it changes nothing either.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let remembered = (|| -> Result<bool> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM request_nonces WHERE seen_ms < ?1",
+                params![forget_before_ms],
+            )?;
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO request_nonces (key_id, nonce, seen_ms) VALUES (?1, ?2, ?3)",
+                params![key.to_string(), nonce, now_ms],
+            )?;
+            tx.commit()?;
+            Ok(fresh == 1)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        remembered
+    }
+    fn search_intakes(&self, filter: &IntakeFilter, limit: usize) -> Result<Vec<IntakeRecord>> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INTAKE_COLUMNS} FROM intakes
+             WHERE (?1 IS NULL OR department = ?1)
+               AND (?2 IS NULL OR id = ?2)
+               AND (?3 IS NULL OR instr(lower(coalesce(reference, '')), lower(?3)) > 0)
+               AND (?4 IS NULL OR received_ms >= ?4)
+               AND (?5 IS NULL OR received_ms < ?5)
+               AND (?6 IS NULL OR station = ?6)
+               AND (?7 IS NULL OR status = ?7)
+             ORDER BY received_ms DESC, id DESC LIMIT ?8"
+        ))?;
+        let rows = stmt.query(params![
+            filter.department,
+            filter.id.map(|i| i.to_string()),
+            filter.reference,
+            filter.received_from_ms,
+            filter.received_before_ms,
+            filter.station.as_ref().map(StationCode::as_str),
+            filter.status.map(status_name),
+            limit
+        ])?;
+        collect(rows, intake_row)
+    }
+
+    fn insert_clerk(&self, clerk: &ClerkRecord) -> Result<bool> {
+        let inserted = self.conn()?.execute(
+            "INSERT INTO clerks (username, password_hash, role, department, disabled, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO NOTHING",
+            params![
+                clerk.username,
+                clerk.password_hash,
+                clerk.role.name(),
+                clerk.role.department(),
+                clerk.disabled,
+                clerk.created_ms
+            ],
         )?;
-        let fresh = tx.execute(
-            "INSERT OR IGNORE INTO request_nonces (key_id, nonce, seen_ms) VALUES (?1, ?2, ?3)",
-            params![key.to_string(), nonce, now_ms],
+        Ok(inserted == 1)
+    }
+
+    fn clerk(&self, username: &str) -> Result<Option<ClerkRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CLERK_COLUMNS} FROM clerks WHERE username = ?1"
+        ))?;
+        Ok(collect(stmt.query(params![username])?, clerk_row)?
+            .into_iter()
+            .next())
+    }
+
+    fn clerks(&self) -> Result<Vec<ClerkRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {CLERK_COLUMNS} FROM clerks ORDER BY username"
+        ))?;
+        collect(stmt.query([])?, clerk_row)
+    }
+
+    fn disable_clerk(&self, username: &str) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = tx.execute(
+            "UPDATE clerks SET disabled = 1 WHERE username = ?1",
+            params![username],
+        )?;
+        tx.execute(
+            "DELETE FROM clerk_sessions WHERE username = ?1",
+            params![username],
         )?;
         tx.commit()?;
-        Ok(fresh == 1)
+        Ok(found == 1)
+    }
+
+    fn login_failures(&self, username: &str) -> Result<LoginFailures> {
+        let conn = self.conn()?;
+        let found = conn
+            .query_row(
+                "SELECT failures, locked_until_ms FROM login_failures WHERE username = ?1",
+                params![username],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        Ok(
+            found.map_or_else(LoginFailures::default, |(f, until)| LoginFailures {
+                failures: failures_from_sql(f),
+                locked_until_ms: until,
+            }),
+        )
+    }
+
+    fn record_login_failure(
+        &self,
+        username: &str,
+        now_ms: i64,
+        max_failures: u32,
+        window_ms: i64,
+        lock_ms: i64,
+    ) -> Result<LoginFailures> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let forget_before = now_ms.saturating_sub(window_ms);
+        // Guessed usernames must not pile up: rows with nothing recent and no lock go.
+        tx.execute(
+            "DELETE FROM login_failures WHERE last_ms < ?1 AND locked_until_ms < ?2",
+            params![forget_before, now_ms],
+        )?;
+        let before: i64 = tx
+            .query_row(
+                "SELECT failures FROM login_failures WHERE username = ?1",
+                params![username],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let failures = failures_from_sql(before).saturating_add(1);
+        let (failures, locked_until_ms) = if failures >= max_failures {
+            (0, now_ms.saturating_add(lock_ms))
+        } else {
+            (failures, 0)
+        };
+        tx.execute(
+            "INSERT INTO login_failures (username, failures, last_ms, locked_until_ms)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (username) DO UPDATE SET failures = excluded.failures,
+                last_ms = excluded.last_ms,
+                locked_until_ms = max(login_failures.locked_until_ms, excluded.locked_until_ms)",
+            params![username, i64::from(failures), now_ms, locked_until_ms],
+        )?;
+        let locked_until_ms: i64 = tx.query_row(
+            "SELECT locked_until_ms FROM login_failures WHERE username = ?1",
+            params![username],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(LoginFailures {
+            failures,
+            locked_until_ms,
+        })
+    }
+
+    fn clear_login_failures(&self, username: &str) -> Result<()> {
+        self.conn()?.execute(
+            "DELETE FROM login_failures WHERE username = ?1",
+            params![username],
+        )?;
+        Ok(())
+    }
+
+    fn insert_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: &SessionRecord,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM clerk_sessions WHERE expires_ms <= ?1",
+            params![now_ms],
+        )?;
+        tx.execute(
+            "INSERT INTO clerk_sessions (token_hash, username, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash.as_slice(),
+                session.username,
+                session.created_ms,
+                session.expires_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<(SessionRecord, ClerkRecord)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT c.username, c.password_hash, c.role, c.department, c.disabled, c.created_ms,
+                    s.created_ms, s.expires_ms
+             FROM clerk_sessions s JOIN clerks c ON c.username = s.username
+             WHERE s.token_hash = ?1 AND s.expires_ms > ?2 AND c.disabled = 0",
+        )?;
+        let rows = stmt.query(params![token_hash.as_slice(), now_ms])?;
+        Ok(collect(rows, |row| {
+            let clerk = clerk_row(row)?;
+            Ok((
+                SessionRecord {
+                    username: clerk.username.clone(),
+                    created_ms: row.get(6)?,
+                    expires_ms: row.get(7)?,
+                },
+                clerk,
+            ))
+        })?
+        .into_iter()
+        .next())
+    }
+
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()> {
+        self.conn()?.execute(
+            "DELETE FROM clerk_sessions WHERE token_hash = ?1",
+            params![token_hash.as_slice()],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store
+            .conn()
+            .unwrap()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A nonce is written without waiting for the disk; everything after it on the connection,
+    /// the commits stations are told about above all, must wait again (2 is FULL).
+    #[test]
+    fn the_connection_is_durable_again_after_a_nonce() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        assert_eq!(synchronous(&store), 2);
+        let key = KeyId([1; 8]);
+        assert!(store.remember_nonce(key, "n-1", 1_000, 0).unwrap());
+        assert_eq!(synchronous(&store), 2);
+        assert!(!store.remember_nonce(key, "n-1", 2_000, 0).unwrap());
+        assert_eq!(synchronous(&store), 2);
     }
 }

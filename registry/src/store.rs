@@ -117,6 +117,18 @@ pub struct NewEvent {
     pub recorded_ms: i64,
 }
 
+/// One station's next verified events and the changes they make to its open device alerts
+/// (in seq order), as [`RegisterStore::append`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct StationAppend<'a> {
+    /// The station.
+    pub station: StationCode,
+    /// Its events, in seq order, continuing its stored chain.
+    pub events: &'a [NewEvent],
+    /// What they open or close on the station's device alerts, in seq order.
+    pub alerts: &'a [AlertChange],
+}
+
 /// A stored event as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -224,8 +236,106 @@ pub struct DeviceAlertRecord {
     pub seq: u64,
 }
 
-/// The register's storage. Every method is one transaction.
-pub trait RegisterStore: Send + Sync + std::fmt::Debug {
+/// What a clerk account may see and do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClerkRole {
+    /// A clerk of one department: sees that department's intakes only, and acknowledges them.
+    Clerk {
+        /// The department, as the registry's config names it.
+        department: String,
+    },
+    /// The office's admin: sees every intake.
+    Admin,
+}
+
+impl ClerkRole {
+    /// The role's name as stored: `clerk` or `admin`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClerkRole::Clerk { .. } => "clerk",
+            ClerkRole::Admin => "admin",
+        }
+    }
+
+    /// The department a clerk is bound to; `None` for an admin.
+    pub fn department(&self) -> Option<&str> {
+        match self {
+            ClerkRole::Clerk { department } => Some(department),
+            ClerkRole::Admin => None,
+        }
+    }
+}
+
+/// A clerk account at the registry office.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClerkRecord {
+    /// What they sign in with.
+    pub username: String,
+    /// The password's Argon2id hash (PHC string); the password itself is never stored.
+    pub password_hash: String,
+    /// What they may see.
+    pub role: ClerkRole,
+    /// A disabled account cannot sign in; it is kept because events name it.
+    pub disabled: bool,
+    /// When it was added (unix ms).
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for ClerkRecord {
+    // The hash is slow to attack, not impossible: it stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClerkRecord")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed sign-ins of one username, the lockout they caused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    /// Failures since the last success or lockout.
+    pub failures: u32,
+    /// Sign-ins are refused until then (unix ms); 0 when not locked.
+    pub locked_until_ms: i64,
+}
+
+/// A signed-in clerk's session. The token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Whose.
+    pub username: String,
+    /// When it began (unix ms).
+    pub created_ms: i64,
+    /// When it ends (unix ms).
+    pub expires_ms: i64,
+}
+
+/// Which intakes a search wants; every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntakeFilter {
+    /// The department that has it.
+    pub department: Option<String>,
+    /// Exactly this intake.
+    pub id: Option<IntakeId>,
+    /// The case reference contains this (ASCII case does not matter).
+    pub reference: Option<String>,
+    /// Received at or after (unix ms).
+    pub received_from_ms: Option<i64>,
+    /// Received before (unix ms).
+    pub received_before_ms: Option<i64>,
+    /// Deposited at this station.
+    pub station: Option<StationCode>,
+    /// In this status.
+    pub status: Option<IntakeStatus>,
+}
+
+/// The register's storage. Every method is one transaction. A backend keeps the outbox of
+/// notifications too ([`crate::outbox::OutboxStore`]), fed by the events it stores.
+pub trait RegisterStore:
+    crate::outbox::OutboxStore + crate::insight::InsightStore + Send + Sync + std::fmt::Debug
+{
     /// The station with this code, if enrolled.
     fn station(&self, code: StationCode) -> Result<Option<StationRecord>>;
     /// Enrols a station; the caller has checked the code is free.
@@ -241,15 +351,13 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn events_of_kind(&self, kind: &str) -> Result<Vec<StoredEvent>>;
     /// Every stored event about an intake, from any station, by recorded time, station, seq.
     fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>>;
-    /// Stores a station's next verified events, the intakes they change and the changes to the
-    /// station's open device alerts (applied in the order given, which is seq order), all or
-    /// nothing.
+    /// Stores stations' next verified events with the changes to their open device alerts
+    /// (applied in the order given, which is seq order), and the intakes they change, all or
+    /// nothing: several stations' pushes share one durable commit.
     fn append(
         &self,
-        station: StationCode,
-        events: &[NewEvent],
+        appends: &[StationAppend<'_>],
         intakes: &[IntakeRecord],
-        alerts: &[AlertChange],
         received_ms: i64,
     ) -> Result<()>;
     /// Keeps fork evidence and raises an alarm; `None` when this same evidence was already kept
@@ -269,6 +377,8 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
     fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>>;
     /// Every key known, by station, then first seen.
     fn station_keys(&self) -> Result<Vec<StationKeyRecord>>;
+    /// The keys of one station, by first seen.
+    fn station_keys_of(&self, station: StationCode) -> Result<Vec<StationKeyRecord>>;
     /// Records a key seen for the first time as pending, or notes that a known key was seen
     /// again (its `last_seen_ms`). A new pending key is not recorded while `max_pending` keys are
     /// already pending (a flood of made-up stations must not fill the register); `false` then.
@@ -301,4 +411,45 @@ pub trait RegisterStore: Send + Sync + std::fmt::Debug {
         now_ms: i64,
         forget_before_ms: i64,
     ) -> Result<bool>;
+    /// The newest intakes (by date of receipt, then id) that match `filter`, at most `limit`.
+    fn search_intakes(&self, filter: &IntakeFilter, limit: usize) -> Result<Vec<IntakeRecord>>;
+
+    /// Adds a clerk account; `false` (nothing changed) when the username is taken.
+    fn insert_clerk(&self, clerk: &ClerkRecord) -> Result<bool>;
+    /// The account with this username, enabled or not.
+    fn clerk(&self, username: &str) -> Result<Option<ClerkRecord>>;
+    /// Every account, by username.
+    fn clerks(&self) -> Result<Vec<ClerkRecord>>;
+    /// Disables an account and ends its sessions; `false` when there is no such account.
+    fn disable_clerk(&self, username: &str) -> Result<bool>;
+    /// The failed sign-ins recorded for a username (any username, known or not).
+    fn login_failures(&self, username: &str) -> Result<LoginFailures>;
+    /// Counts a failed sign-in: failures older than `window_ms` are forgotten first; the
+    /// `max_failures`th locks the username for `lock_ms` and starts the count again.
+    fn record_login_failure(
+        &self,
+        username: &str,
+        now_ms: i64,
+        max_failures: u32,
+        window_ms: i64,
+        lock_ms: i64,
+    ) -> Result<LoginFailures>;
+    /// Forgets a username's failed sign-ins (after a successful one).
+    fn clear_login_failures(&self, username: &str) -> Result<()>;
+    /// Keeps a new session under its token's hash; sessions expired by `now_ms` are forgotten.
+    fn insert_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: &SessionRecord,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// The session with this token hash and its account, when it has not expired by `now_ms`
+    /// and the account is not disabled.
+    fn session(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<(SessionRecord, ClerkRecord)>>;
+    /// Ends a session (nothing when there is none).
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()>;
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, Sim, count_rows, text};
+use common::{Server, Sim, T0_MS, count_rows, text};
 use records::Payload;
 use records::api::{IntakeStatus, IntakeView, MAX_PUSH_BYTES};
 
@@ -344,5 +344,99 @@ async fn an_intake_handled_by_two_stations_has_one_ordered_timeline() {
         body["message"].as_str().unwrap().contains("never used"),
         "{body}"
     );
+    server.stop().await;
+}
+
+/// Pushes of different stations that arrive together are verified side by side and stored in
+/// shared commits: each station must still get exactly its own acknowledgement, a bad event in
+/// one station's push must keep that station's valid prefix without costing the others
+/// anything, and an intake touched by two stations in the same moment must end in the state
+/// its whole timeline says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stations_pushing_at_once_are_each_stored_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let alphabet = records::intake_id::ALPHABET;
+    let mut urns: Vec<Sim> = (0..16)
+        .map(|n| {
+            let code = format!("XQ{}{}", alphabet[n / 8] as char, alphabet[n % 8] as char);
+            Sim::new(&code, 40 + n as u8)
+        })
+        .collect();
+    let mut mailroom = Sim::new("MR22", 2);
+    for urn in &urns {
+        server.enrol(urn, "Urna").await;
+    }
+    server.enrol(&mailroom, "Kancelaria").await;
+
+    // Every urn: three pushes of a deposit and two doors each.
+    let mut plans: Vec<(String, Vec<Vec<records::SignedEvent>>)> = Vec::new();
+    let mut deposits = Vec::new();
+    for urn in &mut urns {
+        let pushes: Vec<Vec<_>> = (0..3)
+            .map(|_| {
+                let (id, deposit, _) = urn.deposit("podatki", None);
+                deposits.push(id);
+                vec![deposit, urn.door(), urn.door()]
+            })
+            .collect();
+        plans.push((urn.code.to_string(), pushes));
+    }
+    // The fourth urn's second push has a damaged signature in the middle: 3 + 1 events stay.
+    plans[3].1[1][1].signature[10] ^= 0x40;
+    // The mailroom collects the first urn's first letter while the urns push.
+    let collected = deposits[0];
+    mailroom.clock_ms = T0_MS + 3_600_000;
+    let mailroom_events = vec![mailroom.event(Payload::Collected { intake: collected })];
+    plans.push(("MR22".into(), vec![mailroom_events]));
+
+    let runs = plans.iter().map(|(code, pushes)| {
+        let server = &server;
+        async move {
+            let mut answers = Vec::new();
+            for events in pushes {
+                let answer = server.push(code, events).await;
+                let refused = answer.0 != 200;
+                answers.push(answer);
+                if refused {
+                    // A station resumes from the acknowledgement later; it does not skip ahead.
+                    break;
+                }
+            }
+            (code.clone(), answers)
+        }
+    });
+    let outcomes = futures_util::future::join_all(runs).await;
+
+    for (i, (code, answers)) in outcomes.iter().enumerate() {
+        let last = answers.last().unwrap();
+        if i == 3 {
+            assert_eq!(answers.len(), 2, "{code}: {answers:?}");
+            assert_eq!(last.0, 422, "{code}: {}", last.1);
+            assert_eq!(last.1["acknowledged"], 4, "{code}: {}", last.1);
+            assert_eq!(last.1["seq"], 5, "{code}: {}", last.1);
+        } else if code == "MR22" {
+            assert_eq!((last.0, last.1["acknowledged"].as_u64()), (200, Some(1)));
+        } else {
+            assert_eq!(answers.len(), 3, "{code}: {answers:?}");
+            for (n, (status, body)) in answers.iter().enumerate() {
+                assert_eq!(*status, 200, "{code} push {n}: {body}");
+                assert_eq!(body["acknowledged"], 3 * (n as u64 + 1), "{code}: {body}");
+            }
+        }
+        let (_, body) = server
+            .get_json(&format!("/api/stations/{code}/acknowledged"))
+            .await;
+        assert_eq!(body["acknowledged"], last.1["acknowledged"], "{code}");
+    }
+    assert_eq!(server.count("events"), 15 * 9 + 4 + 1);
+    assert_eq!(server.count("intakes"), 15 * 3 + 2);
+
+    let (status, body) = server.get_json(&format!("/api/intakes/{collected}")).await;
+    assert_eq!(status, 200, "{body}");
+    let view: IntakeView = serde_json::from_value(body).unwrap();
+    assert_eq!(view.status, IntakeStatus::Collected);
+    let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["deposit", "collected"]);
     server.stop().await;
 }

@@ -153,3 +153,70 @@ async fn the_status_page_shows_the_verdict_and_nothing_more() {
     assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");
     server.stop().await;
 }
+
+/// Many checks from one address are refused for a while, with the time to wait; another address
+/// (here told apart by the local proxy's `X-Forwarded-For`) is not held up, and a genuine receipt
+/// from it still reads as genuine.
+#[tokio::test]
+async fn status_checks_from_one_address_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let mut urn = Sim::new("GW7K", 1);
+    server.enrol(&urn, "Urna").await;
+    let (_, deposit, receipt) = urn.deposit("podatki", None);
+    assert_eq!(server.push("GW7K", &[deposit]).await.0, 200);
+
+    let client = reqwest::Client::new();
+    let check = |from: &'static str, path: &'static str, body: String| {
+        let request = client
+            .post(format!("{}{path}", server.url))
+            .header("x-forwarded-for", from);
+        let request = if path == "/status" {
+            request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&body))
+        } else {
+            request.body(body)
+        };
+        request.send()
+    };
+    // Ten guesses pass (the burst), through either route: they share one allowance.
+    for n in 0..10 {
+        let path = if n % 2 == 0 {
+            "/status"
+        } else {
+            "/api/receipts/verify"
+        };
+        let answer = check("203.0.113.5", path, format!("URNA1:GUESS{n}"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "guess {n}");
+    }
+    let refused = check("203.0.113.5", "/status", receipt.clone())
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&wait), "retry after {wait}");
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("Zbyt wiele sprawdzeń"), "{page}");
+    assert!(page.contains("Too many checks"), "{page}");
+    let api = check("203.0.113.5", "/api/receipts/verify", receipt.clone())
+        .await
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 429);
+    let error: records::api::ApiError = api.json().await.unwrap();
+    assert_eq!(error.error, "rate_limited");
+
+    let other = check("198.51.100.20", "/api/receipts/verify", receipt)
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    let verdict: records::api::ReceiptVerdict = other.json().await.unwrap();
+    assert!(verdict.genuine, "{verdict:?}");
+    server.stop().await;
+}

@@ -136,18 +136,137 @@ pub struct Server {
     /// The keys of the stations enrolled through [`Server::enrol`]: [`Server::push`] signs
     /// its requests with them, as the stations do.
     keys: Mutex<HashMap<String, SigningKey>>,
+    /// Signed in as the admin ([`ADMIN`]), who sees every intake: what [`Server::get_json`]
+    /// and [`Server::get_text`] read with.
+    pub admin: Clerk,
+}
+
+/// The admin account every test server has.
+pub const ADMIN: &str = "admin";
+/// The password of every account the tests make.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A browser signed in to the registry: its session cookie goes with every request.
+#[derive(Debug, Clone)]
+pub struct Clerk {
+    pub url: String,
+    pub client: reqwest::Client,
+    /// `urna_session=…`, as the browser sends it back.
+    pub cookie: String,
+}
+
+impl Clerk {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A client that follows no redirects, to see what the server answers itself.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Posts the sign-in form as a browser would; the answer as it came.
+pub async fn login(url: &str, username: &str, password: &str) -> reqwest::Response {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    no_redirects()
+        .post(format!("{url}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username={}&password={}&next=%2F",
+            enc(username),
+            enc(password)
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `name=value` of the session cookie a response sets, if it sets one.
+pub fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("urna_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// Signs in and returns the signed-in browser; panics if refused.
+pub async fn sign_in(url: &str, username: &str, password: &str) -> Clerk {
+    let resp = login(url, username, password).await;
+    assert_eq!(resp.status().as_u16(), 303, "sign-in of {username} refused");
+    Clerk {
+        url: url.to_owned(),
+        client: no_redirects(),
+        cookie: session_cookie(&resp).expect("a session cookie"),
+    }
 }
 
 impl Server {
     pub async fn start(dir: &Path) -> Server {
+        Server::start_with(dir, RegistryConfig::demo()).await
+    }
+
+    /// [`Server::start`] with another configuration.
+    pub async fn start_with(dir: &Path, config: RegistryConfig) -> Server {
         let db = dir.join("registry.sqlite");
-        let registry = Registry::open(&db, RegistryConfig::demo()).unwrap();
+        let registry = Registry::open(&db, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(registry::serve(listener, registry.clone(), async move {
             let _ = stopped.await;
         }));
+        // A server started again over the same register has its admin already.
+        if !registry
+            .clerks()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.username == ADMIN)
+        {
+            registry
+                .add_clerk(
+                    ADMIN,
+                    PASSWORD.to_owned().into(),
+                    registry::ClerkRole::Admin,
+                )
+                .await
+                .unwrap();
+        }
+        let admin = sign_in(&url, ADMIN, PASSWORD).await;
         Server {
             url,
             registry,
@@ -155,7 +274,23 @@ impl Server {
             stop: Some(stop),
             task: Some(task),
             keys: Mutex::new(HashMap::new()),
+            admin,
         }
+    }
+
+    /// Adds a clerk of `department` and signs them in.
+    pub async fn clerk(&self, username: &str, department: &str) -> Clerk {
+        self.registry
+            .add_clerk(
+                username,
+                PASSWORD.to_owned().into(),
+                registry::ClerkRole::Clerk {
+                    department: department.to_owned(),
+                },
+            )
+            .await
+            .unwrap();
+        sign_in(&self.url, username, PASSWORD).await
     }
 
     /// Enrols the station and approves its key, as an admin would.
@@ -209,21 +344,34 @@ impl Server {
         (status, resp.json().await.unwrap())
     }
 
+    /// Reads as the signed-in admin (the station routes ignore the cookie).
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
+        self.admin.get_json(path).await
     }
 
+    /// Reads as the signed-in admin.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let resp = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap())
+        self.admin.get_text(path).await
     }
 
+    /// Reads with no session and no signature.
+    pub async fn anonymous_get(&self, path: &str) -> reqwest::Response {
+        no_redirects()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Checks `receipt` as a resident would, each call from an address of its own: tests that
+    /// check many receipts are about the verdicts, not the rate limit, which has its own test.
     pub async fn verify(&self, receipt: &str) -> records::api::ReceiptVerdict {
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let resident = std::net::Ipv4Addr::from(0x0a00_0000 + n);
         let resp = reqwest::Client::new()
             .post(format!("{}/api/receipts/verify", self.url))
+            .header("x-forwarded-for", resident.to_string())
             .header("content-type", "text/plain")
             .body(receipt.to_owned())
             .send()
