@@ -230,6 +230,46 @@ connection = {{ kind = "tcp", host = "127.0.0.1", port = {printer_port} }}
         None,
     );
 
+    // The office's clerks: the password on standard input, never on the command line.
+    let data = registry_data.to_str().unwrap();
+    let added = run_ok(
+        &[
+            "registry",
+            "clerk",
+            "add",
+            "--data",
+            data,
+            "--user",
+            "kancelaria",
+            "--department",
+            "Kancelaria ogólna",
+        ],
+        Some("tajne-haslo-123\n"),
+    );
+    assert!(added.contains("kancelaria"), "{added}");
+    run_ok(
+        &[
+            "registry", "clerk", "add", "--data", data, "--user", "zastepca", "--admin",
+        ],
+        Some("inne-haslo-456\n"),
+    );
+    run_ok(
+        &[
+            "registry", "clerk", "disable", "--data", data, "--user", "zastepca",
+        ],
+        None,
+    );
+    let listed = run_ok(&["registry", "clerk", "list", "--data", data], None);
+    assert!(
+        listed.contains("kancelaria\tclerk\tKancelaria ogólna\n"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("zastepca\tadmin\t-\t(disabled)"),
+        "{listed}"
+    );
+    let clerk = common::registry_clerk(&registry_url, "kancelaria", "tajne-haslo-123").await;
+
     // A letter by post at the counter: signed in by badge and PIN through the page's own
     // routes, the label printed over TCP.
     let form = |pairs: &[(&str, &str)]| {
@@ -286,7 +326,7 @@ connection = {{ kind = "tcp", host = "127.0.0.1", port = {printer_port} }}
 
     // Approved: the backlog and the intake reach the registry.
     let view = eventually("the intake at the registry", || async {
-        let response = client
+        let response = clerk
             .get(format!("{registry_url}/api/intakes/{intake}"))
             .send()
             .await

@@ -16,8 +16,9 @@ use crate::checkpoint;
 use crate::error::{Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many have run.
-/// Never edit a released entry: add a new one.
-const MIGRATIONS: &[&str] = &[
+/// Never edit a released entry: add a new one. Public so tests can build a log as an older urna
+/// left it (`station/tests/log_upgrade.rs`).
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,
