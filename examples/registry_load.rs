@@ -1,0 +1,413 @@
+//! Many stations pushing at once to one registry (issue 9's load figures), and SQLite's raw
+//! insert rate for the same rows on the same disk beside it.
+//!
+//! `cargo build --release && cargo run --release --example registry_load -- [STATIONS]
+//! [ENVELOPES_PER_STATION] [EVENTS_PER_PUSH]` (defaults 500, 40, 30). It runs `target/release/urna
+//! registry serve` as its own process (so that its CPU time and memory are its own), approves
+//! every station's key in the register first, signs every station's events the way a station
+//! does (three per envelope: deposit, receipt printed, drop seen), then lets every station push
+//! its backlog at the same moment through the stations' own signed client, each push waiting for
+//! the one before as a station's sync does. It checks that the registry acknowledges every event
+//! and prints the figures BENCHMARKS.md records.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use records::api::{PushRequest, PushResponse};
+use records::signing::sign_event;
+use records::{
+    ChainTip, Channel, Event, Hash, Intake, IntakeId, LabelKind, Payload, SignedEvent, StationCode,
+    Text, Timestamp,
+};
+use station::StationKey;
+use station::signed_client::SignedClient;
+
+struct Station {
+    code: StationCode,
+    key: StationKey,
+    events: Vec<SignedEvent>,
+    /// What the register stores beside each event: its chain hash, kind and intake.
+    columns: Vec<(Hash, &'static str, String)>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("registry_load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn arg(n: usize, default: usize) -> Result<usize> {
+    match std::env::args().nth(n) {
+        Some(text) => text
+            .parse()
+            .with_context(|| format!("argument {n} ({text:?}) is not a number")),
+        None => Ok(default),
+    }
+}
+
+fn run() -> Result<()> {
+    let stations = arg(1, 500)?;
+    let envelopes = arg(2, 40)?;
+    let per_push = arg(3, 30)?;
+    let urna = PathBuf::from("target/release/urna");
+    if !urna.exists() {
+        bail!(
+            "{} is missing: run `cargo build --release` first",
+            urna.display()
+        );
+    }
+    let dir = tempfile::tempdir_in("target").context("a scratch directory under target/")?;
+
+    let started = Instant::now();
+    let fleet: Vec<Station> = (0..stations)
+        .map(|n| station(n, envelopes))
+        .collect::<Result<_>>()?;
+    let total: usize = fleet.iter().map(|s| s.events.len()).sum();
+    println!(
+        "{stations} stations, {total} events signed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let port = free_port()?;
+    runtime.block_on(approve_all(dir.path(), &fleet))?;
+    let mut server = start_registry(&urna, dir.path(), port)?;
+    let outcome = runtime.block_on(push_all(port, &fleet, per_push, server.id()));
+    let _ = nix_kill(server.id());
+    let _ = server.wait();
+    let pushed = outcome?;
+
+    let raw = raw_insert_rate(dir.path(), &fleet, per_push)?;
+    let mut latencies = pushed.latencies;
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    let rate = total as f64 / pushed.wall.as_secs_f64();
+    println!(
+        "pushed and acknowledged: {total} events in {:.2} s = {rate:.0} events/s",
+        pushed.wall.as_secs_f64()
+    );
+    println!(
+        "push latency ({} pushes of up to {per_push}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(pct(1.0))
+    );
+    println!(
+        "registry process: {:.2} s CPU over {:.2} s wall ({:.0} % of one core), peak RSS {} MB",
+        pushed.cpu.as_secs_f64(),
+        pushed.wall.as_secs_f64(),
+        100.0 * pushed.cpu.as_secs_f64() / pushed.wall.as_secs_f64(),
+        pushed.peak_rss_kb / 1024
+    );
+    println!(
+        "registry CPU per event {:.0} µs; the stations' side (this process) used {:.2} s CPU over the same time ({:.0} % of one core)",
+        1e6 * pushed.cpu.as_secs_f64() / total as f64,
+        pushed.clients_cpu.as_secs_f64(),
+        100.0 * pushed.clients_cpu.as_secs_f64() / pushed.wall.as_secs_f64()
+    );
+    println!(
+        "raw SQLite insert of the same rows, {per_push} per transaction (WAL, synchronous=FULL): {raw:.0} rows/s; the registry reached {:.0} % of it",
+        100.0 * rate / raw
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Station number `n`'s code: two fixed characters and two from the id alphabet, so that 961
+/// stations have distinct codes.
+fn code(n: usize) -> Result<StationCode> {
+    let alphabet = records::intake_id::ALPHABET;
+    if n >= alphabet.len() * alphabet.len() {
+        bail!("at most {} stations", alphabet.len() * alphabet.len());
+    }
+    let text = format!(
+        "XQ{}{}",
+        alphabet[n / alphabet.len()] as char,
+        alphabet[n % alphabet.len()] as char
+    );
+    Ok(text.parse()?)
+}
+
+fn station(n: usize, envelopes: usize) -> Result<Station> {
+    let code = code(n)?;
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    let key = StationKey::from_seed(seed);
+    let category = Text::new("podatki")?;
+    let mut tip = ChainTip::GENESIS;
+    let mut events = Vec::with_capacity(envelopes * 3);
+    let mut columns = Vec::with_capacity(envelopes * 3);
+    let base_ms = 1_763_768_771_000 + (n as i64) * 7;
+    for e in 0..envelopes {
+        let id = IntakeId::new(code, e as u64 + 1)?;
+        let when = |k: i64| Timestamp {
+            unix_ms: base_ms + (e as i64) * 60_000 + k * 1_000,
+            trusted: true,
+        };
+        let payloads = [
+            Payload::Deposit(Intake {
+                id,
+                received_at: when(0),
+                channel: Channel::Urn,
+                category: category.clone(),
+                reference: None,
+                sender: None,
+                attachments: None,
+            }),
+            Payload::LabelPrinted {
+                intake: id,
+                label: LabelKind::Receipt,
+            },
+            Payload::DropSeen { intake: id },
+        ];
+        for (k, payload) in payloads.into_iter().enumerate() {
+            let event = Event {
+                station: code,
+                seq: tip.seq + 1,
+                recorded_at: when(k as i64),
+                prev_hash: tip.hash,
+                payload,
+            };
+            let canonical = records::encoding::encode(&event);
+            let hash = Hash::link(&tip.hash, &canonical);
+            columns.push((hash, event.payload.kind_name(), id.to_string()));
+            let signature = sign_event(key.signing_key(), &canonical);
+            events.push(SignedEvent {
+                seq: event.seq,
+                canonical,
+                key_id: key.key_id(),
+                signature,
+            });
+            tip = ChainTip {
+                seq: event.seq,
+                hash,
+            };
+        }
+    }
+    Ok(Station {
+        code,
+        key,
+        events,
+        columns,
+    })
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Every station enrolled and approved in the register before the server opens it, as an admin
+/// would have done with `urna registry approve`.
+async fn approve_all(dir: &Path, fleet: &[Station]) -> Result<()> {
+    let registry =
+        registry::Registry::open(&dir.join("register.db"), registry::RegistryConfig::demo())?;
+    for s in fleet {
+        registry
+            .enrol(s.code, &s.code.to_string(), s.key.public())
+            .await?;
+        registry.approve(&s.key.fingerprint(), None).await?;
+    }
+    Ok(())
+}
+
+fn start_registry(urna: &Path, dir: &Path, port: u16) -> Result<Child> {
+    // The packaged example's departments and categories, on this port and directory.
+    let example = std::fs::read_to_string("packaging/etc/registry.toml")?;
+    let text: String = example
+        .lines()
+        .map(|line| {
+            if line.starts_with("listen") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else if line.starts_with("data_dir") {
+                format!("data_dir = \"{}\"", dir.display())
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = dir.join("registry.toml");
+    std::fs::write(&config, text)?;
+    Command::new(urna)
+        .args(["registry", "serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting urna registry serve")
+}
+
+fn nix_kill(pid: u32) -> nix::Result<()> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+}
+
+struct Pushed {
+    wall: Duration,
+    latencies: Vec<Duration>,
+    cpu: Duration,
+    /// This process's own CPU time over the same interval: the stations' side shares the cores.
+    clients_cpu: Duration,
+    peak_rss_kb: u64,
+}
+
+async fn push_all(port: u16, fleet: &[Station], per_push: usize, pid: u32) -> Result<Pushed> {
+    let url = format!("http://127.0.0.1:{port}");
+    let clients: Vec<SignedClient> = fleet
+        .iter()
+        .map(|s| SignedClient::new(&url, &s.key).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    let ready = Instant::now();
+    loop {
+        let path = format!("/api/stations/{}/acknowledged", fleet[0].code);
+        if let Ok(answer) = clients[0].get(&path, Some(Duration::from_secs(1))).await
+            && answer.status().is_success()
+        {
+            break;
+        }
+        if ready.elapsed() > Duration::from_secs(20) {
+            bail!("the registry did not answer within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let cpu_before = cpu_time(pid)?;
+    let clients_before = cpu_time(std::process::id())?;
+    let start = Arc::new(tokio::sync::Barrier::new(fleet.len() + 1));
+    let mut tasks = Vec::new();
+    for (s, client) in fleet.iter().zip(clients) {
+        let batches: Vec<Vec<SignedEvent>> = s.events.chunks(per_push).map(<[_]>::to_vec).collect();
+        let path = format!("/api/stations/{}/events", s.code);
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut latencies = Vec::with_capacity(batches.len());
+            for events in batches {
+                let last = events.last().map_or(0, |e| e.seq);
+                let sent = Instant::now();
+                let answer = client
+                    .post_json(&path, &PushRequest { events })
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                let status = answer.status();
+                if !status.is_success() {
+                    bail!(
+                        "{path}: {status}: {}",
+                        answer.text().await.unwrap_or_default()
+                    );
+                }
+                let ack: PushResponse = answer.json().await?;
+                latencies.push(sent.elapsed());
+                if ack.acknowledged != last {
+                    bail!(
+                        "{path}: acknowledged {} after sending up to {last}",
+                        ack.acknowledged
+                    );
+                }
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    start.wait().await;
+    let began = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let wall = began.elapsed();
+    let cpu = cpu_time(pid)? - cpu_before;
+    let clients_cpu = cpu_time(std::process::id())? - clients_before;
+    Ok(Pushed {
+        wall,
+        latencies,
+        cpu,
+        clients_cpu,
+        peak_rss_kb: peak_rss_kb(pid)?,
+    })
+}
+
+/// User and system CPU time of process `pid`, from /proc (clock ticks of 10 ms, Linux's usual
+/// USER_HZ).
+fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+fn peak_rss_kb(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM in /proc/PID/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM without a number")?
+        .parse()?)
+}
+
+/// The same rows into a bare table shaped like the register's `events`, one transaction per
+/// `per_push` rows, on the same disk: the most this machine's SQLite can do for them.
+fn raw_insert_rate(dir: &Path, fleet: &[Station], per_push: usize) -> Result<f64> {
+    let conn = rusqlite::Connection::open(dir.join("raw.db"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE events (station TEXT NOT NULL, seq INTEGER NOT NULL, canonical BLOB NOT NULL,
+         key_id TEXT NOT NULL, signature BLOB NOT NULL, hash BLOB NOT NULL, kind TEXT NOT NULL,
+         intake TEXT, recorded_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+         PRIMARY KEY (station, seq));
+         CREATE INDEX events_by_intake ON events(intake, recorded_ms, station, seq) WHERE intake IS NOT NULL;",
+    )?;
+    let rows: usize = fleet.iter().map(|s| s.events.len()).sum();
+    let started = Instant::now();
+    for s in fleet {
+        let code = s.code.to_string();
+        for (batch, columns) in s.events.chunks(per_push).zip(s.columns.chunks(per_push)) {
+            let tx = conn.unchecked_transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO events(station, seq, canonical, key_id, signature, hash, kind, intake, recorded_ms, received_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?;
+                for (e, (hash, kind, intake)) in batch.iter().zip(columns) {
+                    insert.execute(rusqlite::params![
+                        code,
+                        e.seq as i64,
+                        e.canonical,
+                        e.key_id.to_string(),
+                        e.signature.as_slice(),
+                        hash.0.as_slice(),
+                        kind,
+                        intake,
+                        1_763_768_771_000_i64 + e.seq as i64,
+                        1_763_768_771_000_i64,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+        }
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
