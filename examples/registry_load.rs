@@ -82,7 +82,7 @@ fn run() -> Result<()> {
     runtime.block_on(approve_all(dir.path(), &fleet))?;
     let mut server = start_registry(&urna, dir.path(), port)?;
     let outcome = runtime.block_on(push_all(port, &fleet, per_push, server.id()));
-    let _ = nix_kill(server.id());
+    let _ = terminate(server.id());
     let _ = server.wait();
     let pushed = outcome?;
 
@@ -252,7 +252,7 @@ fn start_registry(urna: &Path, dir: &Path, port: u16) -> Result<Child> {
         .context("starting urna registry serve")
 }
 
-fn nix_kill(pid: u32) -> nix::Result<()> {
+fn terminate(pid: u32) -> nix::Result<()> {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGTERM,

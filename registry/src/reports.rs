@@ -256,8 +256,8 @@ fn station_label(code: &str, name: &str) -> String {
 pub fn deposits_svg(report: &Report) -> String {
     const BAR: usize = 12;
     const GAP: usize = 14;
-    const LEFT: usize = 48;
-    const TOP: usize = 16;
+    const LEFT: usize = CHART_LEFT;
+    const TOP: usize = CHART_TOP;
     const PLOT: usize = 180;
     let n = report.stations.len().max(1);
     let group = n * BAR + GAP;
@@ -286,21 +286,7 @@ pub fn deposits_svg(report: &Report) -> String {
         report.stations.len(),
         report.days.len(),
     );
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-deposits\" role=\"img\" \
-         aria-labelledby=\"chart-deposits-title chart-deposits-desc\" width=\"{width}\" \
-         height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\
-         <title id=\"chart-deposits-title\">{}</title><desc id=\"chart-deposits-desc\">{}</desc>\
-         <line x1=\"{LEFT}\" y1=\"{base}\" x2=\"{right}\" y2=\"{base}\" stroke=\"#222\"/>\
-         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{max}</text>\
-         <text x=\"{lx}\" y=\"{base}\" text-anchor=\"end\">0</text>",
-        escape(&title),
-        escape(&desc),
-        base = TOP + PLOT,
-        right = width - 8,
-        lx = LEFT - 4,
-        ty = TOP + 8,
-    );
+    let mut svg = chart_start("deposits", width, height, PLOT, &title, &desc, max);
     for (d, (day, f)) in report.days.iter().enumerate() {
         let gx = LEFT + d * group + GAP / 2;
         for (s, (code, name)) in report.stations.iter().enumerate() {
@@ -348,8 +334,8 @@ pub fn deposits_svg(report: &Report) -> String {
 /// Chart (b): how long holds lasted, from start to release, in bins of [`HOLD_BINS_H`].
 pub fn holds_svg(report: &Report) -> String {
     const BAR: usize = 56;
-    const LEFT: usize = 48;
-    const TOP: usize = 16;
+    const LEFT: usize = CHART_LEFT;
+    const TOP: usize = CHART_TOP;
     const PLOT: usize = 160;
     let width = LEFT + report.hold_bins.len() * (BAR + 8) + 16;
     let height = TOP + PLOT + 32;
@@ -369,21 +355,7 @@ pub fn holds_svg(report: &Report) -> String {
         parts.join("; "),
         open = report.holds_open,
     );
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-holds\" role=\"img\" \
-         aria-labelledby=\"chart-holds-title chart-holds-desc\" width=\"{width}\" \
-         height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\
-         <title id=\"chart-holds-title\">{}</title><desc id=\"chart-holds-desc\">{}</desc>\
-         <line x1=\"{LEFT}\" y1=\"{base}\" x2=\"{right}\" y2=\"{base}\" stroke=\"#222\"/>\
-         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{max}</text>\
-         <text x=\"{lx}\" y=\"{base}\" text-anchor=\"end\">0</text>",
-        escape(&title),
-        escape(&desc),
-        base = TOP + PLOT,
-        right = width - 8,
-        lx = LEFT - 4,
-        ty = TOP + 8,
-    );
+    let mut svg = chart_start("holds", width, height, PLOT, &title, &desc, max);
     for (i, n) in report.hold_bins.iter().enumerate() {
         let h = usize::try_from(*n)
             .unwrap_or(usize::MAX)
@@ -654,6 +626,38 @@ pub(crate) async fn csv_handler(
         body,
     )
         .into_response())
+}
+
+/// Where both charts' plot area starts: the left margin holds the axis labels.
+const CHART_LEFT: usize = 48;
+const CHART_TOP: usize = 16;
+
+/// A chart's opening: the accessible title and description, the axis and its two labels.
+fn chart_start(
+    id: &str,
+    width: usize,
+    height: usize,
+    plot: usize,
+    title: &str,
+    desc: &str,
+    max: impl std::fmt::Display,
+) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-{id}\" role=\"img\" \
+         aria-labelledby=\"chart-{id}-title chart-{id}-desc\" width=\"{width}\" \
+         height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\
+         <title id=\"chart-{id}-title\">{}</title><desc id=\"chart-{id}-desc\">{}</desc>\
+         <line x1=\"{LEFT}\" y1=\"{base}\" x2=\"{right}\" y2=\"{base}\" stroke=\"#222\"/>\
+         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{max}</text>\
+         <text x=\"{lx}\" y=\"{base}\" text-anchor=\"end\">0</text>",
+        escape(title),
+        escape(desc),
+        LEFT = CHART_LEFT,
+        base = CHART_TOP + plot,
+        right = width - 8,
+        lx = CHART_LEFT - 4,
+        ty = CHART_TOP + 8,
+    )
 }
 
 #[cfg(test)]
