@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::clerks::{LoginOutcome, MAX_PASSWORD_BYTES, Session};
 use crate::http::{AppState, Failure};
+use crate::openapi::schemas;
 use crate::pages::{escape, page};
 
 /// The session cookie's name.
@@ -184,11 +185,39 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// The sign-in page.
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "pages",
+    params(("next" = Option<String>, Query, description = "Where to go after signing in: a path on this server")),
+    responses((status = 200, description = "The sign-in form", content_type = "text/html", body = String)),
+)]
 pub(crate) async fn login_form(query: Result<Query<NextQuery>, QueryRejection>) -> Response {
     let next = query.ok().and_then(|Query(q)| q.next);
     no_store(Html(login_page(&safe_next(next.as_deref()), None)).into_response())
 }
 
+/// The sign-in form sent: a session cookie and on to `next`, or the form again saying why not.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "pages",
+    request_body(content = schemas::LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to `next`", headers(
+            ("Location" = String),
+            ("Set-Cookie" = String, description = "`urna_session=…; HttpOnly; SameSite=Strict`"),
+        )),
+        (status = 400, description = "A form that cannot be read, or a password too long", content_type = "text/html", body = String),
+        (status = 401, description = "Wrong username or password", content_type = "text/html", body = String),
+        (status = 413, description = "Form over 4 KiB", content_type = "text/html", body = String),
+        (status = 415, description = "Not a form", content_type = "text/html", body = String),
+        (status = 422, description = "A field missing", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failed attempts: the account is locked for a while", content_type = "text/html", body = String,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub(crate) async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -256,6 +285,14 @@ pub(crate) async fn login_submit(
     }
 }
 
+/// Ends the session (if any) and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "pages",
+    responses((status = 303, description = "To `/login`", headers(("Location" = String), ("Set-Cookie" = String)))),
+    security((), ("clerk_session" = [])),
+)]
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie_token(&headers)
         && let Err(e) = state.registry.logout(&token).await

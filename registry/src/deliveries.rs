@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Clerk;
 use crate::error::Error;
 use crate::http::{AppState, Failure};
+use crate::openapi::schemas;
 use crate::outbox::{Attempt, Delivery};
 use crate::pages::escape;
 use crate::store::ClerkRole;
@@ -80,6 +81,22 @@ fn failing_after(state: &AppState) -> u32 {
     state.registry.config().notifications.retry.failing_after
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/deliveries",
+    tag = "admin",
+    params(
+        ("failing" = Option<bool>, Query, description = "Only those undelivered after `failing_after` attempts"),
+        ("limit" = Option<u32>, Query, description = "Most deliveries, 1 to 500 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The deliveries, newest first", body = schemas::DeliveryList),
+        (status = 400, description = "A parameter that cannot be read, or an unknown one", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not the admin", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /api/deliveries`: the newest deliveries (or the failing ones), newest first.
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -113,6 +130,20 @@ pub(crate) async fn list(
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/deliveries/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "The delivery and its attempts", body = schemas::DeliveryDetail),
+        (status = 400, description = "Not a number", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not the admin", body = schemas::ApiError),
+        (status = 404, description = "No such delivery", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /api/deliveries/{id}`: one delivery and every attempt made.
 pub(crate) async fn one(
     State(state): State<AppState>,
@@ -186,6 +217,17 @@ const HEAD: &str = "<tr><th>nr / no.</th><th>pismo / intake</th><th>wydział / d
      <th>kanał / via</th><th>odbiorca / target</th><th>próby / attempts</th>\
      <th>ostatnia próba / last attempt</th><th>błąd / error</th><th>stan / state</th></tr>";
 
+#[utoipa::path(
+    get,
+    path = "/admin/deliveries",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login?next=…`", headers(("Location" = String))),
+        (status = 403, description = "Not the admin", content_type = "text/html", body = String),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /admin/deliveries`: the failing deliveries, then the newest ones.
 pub(crate) async fn page(State(state): State<AppState>, clerk: Clerk) -> Response {
     if admin_only(&clerk).is_err() {

@@ -27,6 +27,7 @@ use crate::deliveries::admin_only;
 use crate::error::{Error, Result};
 use crate::http::{AppState, Failure};
 use crate::notify::Notice;
+use crate::openapi::schemas;
 use crate::pages::{escape, page, time_html};
 use crate::registry::Registry;
 use crate::store::KeyState;
@@ -247,6 +248,17 @@ fn forbidden_page() -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/fleet",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every station's health", body = schemas::Fleet),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not the admin", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /api/fleet`: [`Fleet`] as JSON.
 pub(crate) async fn api(State(state): State<AppState>, clerk: Clerk) -> Result<Response, Failure> {
     admin_only(&clerk)?;
@@ -303,6 +315,17 @@ pub(crate) async fn clerk_page_alert(state: &AppState, session: &crate::Session)
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/stations",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login?next=…`", headers(("Location" = String))),
+        (status = 403, description = "Not the admin", content_type = "text/html", body = String),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /admin/stations`: every station's health, silent ones first in an alert.
 pub(crate) async fn page_handler(State(state): State<AppState>, clerk: Clerk) -> Response {
     if admin_only(&clerk).is_err() {

@@ -12,7 +12,6 @@ use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::{Stream, StreamExt};
 use records::api::{ApiError, MAX_PUSH_BYTES, MAX_PUSH_EVENTS, PushRequest};
 use records::rotation::RotationRequest;
@@ -20,10 +19,13 @@ use records::{IntakeId, StationCode};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::auth::{self, Clerk, MaybeClerk};
 use crate::clerks::Scope;
 use crate::error::Error;
+use crate::openapi::schemas;
 use crate::pages;
 use crate::registry::Registry;
 use crate::request_auth::Signed;
@@ -68,64 +70,58 @@ impl AppState {
     }
 }
 
-/// The registry's router: API, live stream and pages.
+/// The registry's router: API, live stream and pages, within the server's limits (`[http]`).
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/api/stations/{code}/events",
-            post(push_events).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)),
-        )
-        .route("/api/stations/{code}/acknowledged", get(acknowledged))
-        .route(
-            "/api/stations/{code}/keys",
-            post(rotate_key).layer(DefaultBodyLimit::max(MAX_ROTATION_BODY)),
-        )
-        .route("/api/intakes", get(search_json))
-        .route("/api/intakes/{id}", get(intake_json))
-        .route("/api/intakes/{id}/acknowledge", post(acknowledge_json))
-        .route("/intakes.csv", get(export_csv))
-        .route("/intakes/{id}/acknowledge", post(pages::acknowledge))
-        .route(
-            "/login",
-            get(auth::login_form)
-                .post(auth::login_submit)
+    let (router, _) = routes().split_for_parts();
+    crate::limits::apply(router, &state.registry.config().http)
+        // Outside the limits, so that their 408 and 503 answers are counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Every route, each with its description: [`app`] serves them, `/openapi.json` describes them
+/// ([`crate::openapi`]). A route added here any other way than `.routes(routes!(…))` would be
+/// served undescribed; the tests refuse that.
+pub fn routes() -> OpenApiRouter<AppState> {
+    use crate::{deliveries, fleet, reports};
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(push_events).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)))
+        .routes(routes!(acknowledged))
+        .routes(routes!(rotate_key).layer(DefaultBodyLimit::max(MAX_ROTATION_BODY)))
+        .routes(routes!(search_json))
+        .routes(routes!(intake_json))
+        .routes(routes!(acknowledge_json))
+        .routes(routes!(export_csv))
+        .routes(routes!(pages::acknowledge))
+        .routes(
+            routes!(auth::login_form, auth::login_submit)
                 .layer(DefaultBodyLimit::max(auth::MAX_LOGIN_FORM)),
         )
-        .route("/logout", post(auth::logout))
-        .route(
-            "/api/receipts/verify",
-            post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
-        )
-        .route("/api/alerts", get(device_alerts))
-        .route("/api/collections/{seal}", get(collection_json))
-        // `{seal}` matches no empty segment; an empty seal is a bad request all the same.
-        .route(
-            "/api/collections/",
-            get(
-                |State(state): State<AppState>, clerk: MaybeClerk, signed: Signed| {
-                    collection_json(State(state), Path(String::new()), clerk, signed)
-                },
-            ),
-        )
+        .routes(routes!(auth::logout))
+        .routes(routes!(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)))
+        .routes(routes!(device_alerts))
+        .routes(routes!(collection_json))
+        .routes(routes!(collection_json_empty))
         // Admin only (checked in the handlers).
-        .route("/api/deliveries", get(crate::deliveries::list))
-        .route("/api/deliveries/{id}", get(crate::deliveries::one))
-        .route("/admin/deliveries", get(crate::deliveries::page))
-        .route("/api/fleet", get(crate::fleet::api))
-        .route("/admin/stations", get(crate::fleet::page_handler))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::one))
+        .routes(routes!(deliveries::page))
+        .routes(routes!(fleet::api))
+        .routes(routes!(fleet::page_handler))
         // Clerks and admins, scoped in the handlers.
-        .route("/reports", get(crate::reports::page_handler))
-        .route("/reports.csv", get(crate::reports::csv_handler))
-        .route("/events/stream", get(event_stream))
-        .route("/", get(pages::clerk))
-        .route("/intakes/{id}", get(pages::intake))
-        .route(
-            "/status",
-            get(pages::status_form)
-                .post(status_check)
-                .layer(DefaultBodyLimit::max(MAX_STATUS_FORM)),
+        .routes(routes!(reports::page_handler))
+        .routes(routes!(reports::csv_handler))
+        .routes(routes!(event_stream))
+        .routes(routes!(pages::clerk))
+        .routes(routes!(pages::intake))
+        .routes(
+            routes!(pages::status_form, status_check).layer(DefaultBodyLimit::max(MAX_STATUS_FORM)),
         )
-        .with_state(state)
+        .routes(routes!(crate::openapi::openapi_json))
+        .routes(routes!(crate::metrics::scrape))
 }
 
 /// Serves the registry on `listener` until `shutdown` completes, then finishes open requests.
@@ -247,6 +243,23 @@ fn parse_station(code: &str) -> Result<StationCode, Failure> {
     code.parse().map_err(|_| Failure::unknown_station(code))
 }
 
+/// A station's events, continuing after what the registry acknowledged.
+#[utoipa::path(
+    post,
+    path = "/api/stations/{code}/events",
+    tag = "stations",
+    params(("code" = String, Path, description = "The station's code, e.g. `GW7K`")),
+    request_body(content = schemas::PushRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (again: nothing changed)", body = schemas::PushResponse),
+        (status = 400, description = "Not a push request, or too many events", body = schemas::ApiError),
+        (status = 401, description = "Unsigned, unknown, pending or revoked key, or a bad signature", body = schemas::ApiError),
+        (status = 409, description = "A fork: a different event at an accepted seq", body = schemas::ApiError),
+        (status = 413, description = "Body over 4 MiB", body = schemas::ApiError),
+        (status = 422, description = "The chain breaks (a gap or a wrong previous hash)", body = schemas::ApiError),
+    ),
+    security(("station_signature" = [])),
+)]
 async fn push_events(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -278,6 +291,19 @@ async fn push_events(
     Ok(Json(answer).into_response())
 }
 
+/// The highest seq the registry holds of the station, nothing missing before it.
+#[utoipa::path(
+    get,
+    path = "/api/stations/{code}/acknowledged",
+    tag = "stations",
+    params(("code" = String, Path, description = "The station's code, e.g. `GW7K`")),
+    responses(
+        (status = 200, description = "What the registry holds", body = schemas::PushResponse),
+        (status = 400, description = "A body that cannot be read", body = schemas::ApiError),
+        (status = 401, description = "An unknown station, or a signature that is wrong", body = schemas::ApiError),
+    ),
+    security((), ("station_signature" = [])),
+)]
 async fn acknowledged(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -289,6 +315,22 @@ async fn acknowledged(
     Ok(Json(records::api::PushResponse { acknowledged }).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/stations/{code}/keys",
+    tag = "stations",
+    params(("code" = String, Path, description = "The station's code, e.g. `GW7K`")),
+    request_body(content = schemas::RotationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new key is approved (`replayed`: it was before)", body = schemas::RotationAccepted),
+        (status = 400, description = "Not a rotation statement", body = schemas::ApiError),
+        (status = 401, description = "The old key is unknown, revoked or not approved, or a signature fails", body = schemas::ApiError),
+        (status = 409, description = "The old key already has a different successor", body = schemas::ApiError),
+        (status = 413, description = "Body over 2 KiB", body = schemas::ApiError),
+        (status = 415, description = "Not `application/json`", body = schemas::ApiError),
+        (status = 422, description = "JSON of the wrong shape", body = schemas::ApiError),
+    ),
+)]
 /// A station's key rotation ([`records::rotation`]). The statement carries its own signatures (the
 /// old key's authority and the new key's proof of possession), so the request's signature, which
 /// the station makes with its new key, not yet approved, decides nothing here.
@@ -322,6 +364,20 @@ fn reader_scope(clerk: MaybeClerk, signed: Signed) -> Result<Scope, Failure> {
     }
 }
 
+/// An intake and its custody timeline, for a station or a clerk who may see it.
+#[utoipa::path(
+    get,
+    path = "/api/intakes/{id}",
+    tag = "intakes",
+    params(("id" = String, Path, description = "The intake's id, as on its label and receipt")),
+    responses(
+        (status = 200, description = "The intake", body = schemas::IntakeView),
+        (status = 400, description = "Not an intake id", body = schemas::ApiError),
+        (status = 401, description = "Neither a session nor a valid station signature", body = schemas::ApiError),
+        (status = 404, description = "Not in the register, or another department's", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = []), ("station_signature" = [])),
+)]
 async fn intake_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -341,6 +397,20 @@ async fn intake_json(
     }
 }
 
+/// What an urn recorded for the collection whose bag has this seal.
+#[utoipa::path(
+    get,
+    path = "/api/collections/{seal}",
+    tag = "intakes",
+    params(("seal" = String, Path, description = "The seal on the bag")),
+    responses(
+        (status = 200, description = "The collection; a clerk sees their department's deposits only", body = schemas::CollectionView),
+        (status = 400, description = "Not a seal", body = schemas::ApiError),
+        (status = 401, description = "Neither a session nor a valid station signature", body = schemas::ApiError),
+        (status = 404, description = "No collection with that seal", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = []), ("station_signature" = [])),
+)]
 async fn collection_json(
     State(state): State<AppState>,
     Path(seal): Path<String>,
@@ -358,6 +428,39 @@ async fn collection_json(
     }
 }
 
+/// `{seal}` matches no empty segment; an empty seal is a bad request all the same.
+#[utoipa::path(
+    get,
+    path = "/api/collections/",
+    tag = "intakes",
+    responses(
+        (status = 400, description = "No seal", body = schemas::ApiError),
+        (status = 401, description = "Neither a session nor a valid station signature", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = []), ("station_signature" = [])),
+)]
+async fn collection_json_empty(
+    state: State<AppState>,
+    clerk: MaybeClerk,
+    signed: Signed,
+) -> Result<Response, Failure> {
+    collection_json(state, Path(String::new()), clerk, signed).await
+}
+
+/// A resident's receipt checked: genuine, forged or altered.
+#[utoipa::path(
+    post,
+    path = "/api/receipts/verify",
+    tag = "residents",
+    request_body(content = String, content_type = "text/plain", description = "The receipt's text (`URNA1:…`)"),
+    responses(
+        (status = 200, description = "The verdict", body = schemas::ReceiptVerdict),
+        (status = 400, description = "Not UTF-8 text", body = schemas::ApiError),
+        (status = 413, description = "Body over 1 KiB", body = schemas::ApiError),
+        (status = 429, description = "Too many checks from this address", body = schemas::ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 async fn verify_receipt(
     _quota: crate::rate_limit::StatusQuota,
     State(state): State<AppState>,
@@ -368,6 +471,18 @@ async fn verify_receipt(
     Ok(Json(verdict).into_response())
 }
 
+/// Every open device alert, for stations and clerks.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "intakes",
+    responses(
+        (status = 200, description = "The alerts, oldest first", body = schemas::DeviceAlerts),
+        (status = 400, description = "A body that cannot be read", body = schemas::ApiError),
+        (status = 401, description = "Neither a session nor a valid station signature", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = []), ("station_signature" = [])),
+)]
 async fn device_alerts(
     State(state): State<AppState>,
     clerk: MaybeClerk,
@@ -390,6 +505,19 @@ impl DepartmentQuery {
     }
 }
 
+/// The live notices of the clerk's department (an admin: all, or `?department=`), as
+/// server-sent events; open until the session ends or the server stops.
+#[utoipa::path(
+    get,
+    path = "/events/stream",
+    tag = "intakes",
+    params(("department" = Option<String>, Query, description = "An admin's narrowing to one department")),
+    responses(
+        (status = 200, description = "One JSON notice per `data:` line", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 async fn event_stream(
     State(state): State<AppState>,
     Clerk(session): Clerk,
@@ -435,6 +563,22 @@ pub(crate) struct StatusForm {
     receipt: String,
 }
 
+/// The status page's form sent: the page again, with the verdict.
+#[utoipa::path(
+    post,
+    path = "/status",
+    tag = "pages",
+    request_body(content = schemas::StatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page with the verdict", content_type = "text/html", body = String),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html", body = String),
+        (status = 413, description = "Form over 4 KiB", content_type = "text/html", body = String),
+        (status = 415, description = "Not a form", content_type = "text/html", body = String),
+        (status = 422, description = "No `receipt` field", content_type = "text/html", body = String),
+        (status = 429, description = "Too many checks from this address", content_type = "text/html", body = String,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 async fn status_check(
     _quota: crate::rate_limit::StatusQuota,
     State(state): State<AppState>,
@@ -490,6 +634,18 @@ struct IntakeRow {
     status: records::api::IntakeStatus,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/intakes",
+    tag = "intakes",
+    params(schemas::SearchParams),
+    responses(
+        (status = 200, description = "The intakes that match", body = schemas::SearchAnswer),
+        (status = 400, description = "A parameter that cannot be read, or an unknown one", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /api/intakes?id=&reference=&from=&to=&station=&status=&department=&limit=`: the
 /// intakes the clerk may see that match, newest first.
 async fn search_json(
@@ -517,6 +673,18 @@ async fn search_json(
     Ok(Json(serde_json::json!({ "count": rows.len(), "intakes": rows })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/intakes.csv",
+    tag = "intakes",
+    params(schemas::SearchParams),
+    responses(
+        (status = 200, description = "The register's fields as CSV", content_type = "text/csv", body = String),
+        (status = 400, description = "A parameter that cannot be read, or an unknown one", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /intakes.csv?…` (the search's parameters): the register's fields as CSV.
 async fn export_csv(
     State(state): State<AppState>,
@@ -542,6 +710,21 @@ async fn export_csv(
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/intakes/{id}/acknowledge",
+    tag = "intakes",
+    params(("id" = String, Path, description = "The intake's id, as on its label and receipt")),
+    responses(
+        (status = 200, description = "Acknowledged (`recorded`: by this request)", body = schemas::Acknowledged),
+        (status = 400, description = "Not an intake id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not a clerk of the intake's department", body = schemas::ApiError),
+        (status = 404, description = "Not in the register", body = schemas::ApiError),
+        (status = 409, description = "Not forwarded to the department yet", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `POST /api/intakes/{id}/acknowledge`: the clerk's department confirms it has the letter.
 async fn acknowledge_json(
     State(state): State<AppState>,

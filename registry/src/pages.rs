@@ -17,6 +17,7 @@ use crate::auth::Clerk;
 use crate::clerks::{Scope, Session};
 use crate::config::RegistryConfig;
 use crate::http::{AppState, CLERK_PAGE_ROWS, parse_intake, search_query};
+use crate::openapi::schemas;
 use crate::projection::channel_name;
 use crate::search::{self, STATUS_NAMES, Search};
 use crate::store::{Alarm, ClerkRole, IntakeRecord};
@@ -357,6 +358,25 @@ fn search_form_html(config: &RegistryConfig, session: &Session, search: &Search)
 /// The clerk page, or with `fragment=rows` only its table rows, or with `fragment=device-alerts`
 /// only its box of device alerts (what the live script fetches). A clerk sees their
 /// department's intakes; an admin all, or one department's. The search's parameters narrow it.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    params(
+        schemas::SearchParams,
+        ("fragment" = Option<String>, Query, description = "`rows` or `device-alerts`: only that part of the page, for its live script"),
+    ),
+    responses(
+        (status = 200, description = "The page (or the fragment asked for)", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login?next=…`", headers(("Location" = String))),
+        (status = 400, description = "A search that cannot be read: the page says why, or with `fragment` (even empty) JSON does", content(
+            (String = "text/html"),
+            (schemas::ApiError = "application/json"),
+        )),
+        (status = 401, description = "Not signed in, asking for a fragment", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 pub(crate) async fn clerk(
     State(state): State<AppState>,
     Clerk(session): Clerk,
@@ -434,6 +454,19 @@ pub(crate) async fn clerk(
 
 /// One intake and its whole timeline; another department's intake is not found, as an unknown
 /// one.
+#[utoipa::path(
+    get,
+    path = "/intakes/{id}",
+    tag = "pages",
+    params(("id" = String, Path, description = "The intake's id")),
+    responses(
+        (status = 200, description = "The intake's page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login?next=…`", headers(("Location" = String))),
+        (status = 400, description = "Not an intake id", content_type = "text/html", body = String),
+        (status = 404, description = "Not in the register, or another department's", content_type = "text/html", body = String),
+    ),
+    security(("clerk_session" = [])),
+)]
 pub(crate) async fn intake(
     State(state): State<AppState>,
     Clerk(session): Clerk,
@@ -489,6 +522,20 @@ fn acknowledge_html(session: &Session, view: &IntakeView) -> String {
 }
 
 /// `POST /intakes/{id}/acknowledge` from the intake page's button: back to the page after.
+#[utoipa::path(
+    post,
+    path = "/intakes/{id}/acknowledge",
+    tag = "pages",
+    params(("id" = String, Path, description = "The intake's id")),
+    responses(
+        (status = 303, description = "Acknowledged: back to the intake's page; or not signed in: to `/login`", headers(("Location" = String))),
+        (status = 400, description = "Not an intake id", content_type = "text/html", body = String),
+        (status = 403, description = "Not a clerk of the intake's department", content_type = "text/html", body = String),
+        (status = 404, description = "Not in the register", content_type = "text/html", body = String),
+        (status = 409, description = "Not forwarded to the department yet", content_type = "text/html", body = String),
+    ),
+    security(("clerk_session" = [])),
+)]
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     Clerk(session): Clerk,
@@ -553,6 +600,12 @@ fn intake_page_with(config: &RegistryConfig, view: &IntakeView, actions: &str) -
 }
 
 /// The resident's status page, empty.
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "pages",
+    responses((status = 200, description = "The form", content_type = "text/html", body = String)),
+)]
 pub(crate) async fn status_form() -> Html<String> {
     Html(status_page(None, None, None))
 }

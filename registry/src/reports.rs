@@ -23,6 +23,7 @@ use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
 use crate::http::{AppState, Failure};
 use crate::insight::{DepositRow, HoldRow};
+use crate::openapi::schemas;
 use crate::pages::{WARSAW, escape, page};
 use crate::search::{guard_formula, parse_date, start_of};
 use crate::store::StationRecord;
@@ -575,6 +576,21 @@ fn range_of(
     parse_range(&pairs)
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports",
+    tag = "reports",
+    params(
+        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (default: 30 days before `to`)"),
+        ("to" = Option<String>, Query, description = "Last day, `YYYY-MM-DD` (default: today)"),
+    ),
+    responses(
+        (status = 200, description = "The charts and the daily figures", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login?next=…`", headers(("Location" = String))),
+        (status = 400, description = "A range that cannot be read", content_type = "text/html", body = String),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /reports?from=&to=`: the charts and the table.
 pub(crate) async fn page_handler(
     State(state): State<AppState>,
@@ -602,6 +618,21 @@ pub(crate) async fn page_handler(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports.csv",
+    tag = "reports",
+    params(
+        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (default: 30 days before `to`)"),
+        ("to" = Option<String>, Query, description = "Last day, `YYYY-MM-DD` (default: today)"),
+    ),
+    responses(
+        (status = 200, description = "The daily figures as CSV", content_type = "text/csv", body = String),
+        (status = 400, description = "A range that cannot be read", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+    ),
+    security(("clerk_session" = [])),
+)]
 /// `GET /reports.csv?from=&to=`: the daily figures as CSV.
 pub(crate) async fn csv_handler(
     State(state): State<AppState>,
