@@ -6,10 +6,8 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
 
 use common::*;
-use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use station::config::Role;
 use station::devices::serial_scanner::SerialScannerConfig;
 
@@ -20,14 +18,7 @@ async fn a_form_code_from_a_serial_scanner_starts_a_deposit() {
     let registry_addr = prepare(dir);
     let registry_server = start_registry(dir, registry_addr).await;
 
-    let pair = nix::pty::openpty(None, None).unwrap();
-    let mut termios = tcgetattr(&pair.slave).unwrap();
-    cfmakeraw(&mut termios);
-    tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).unwrap();
-    let slave = std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd())).unwrap();
-    let link = dir.join("usb-Honeywell_Scanner-if00");
-    std::os::unix::fs::symlink(&slave, &link).unwrap();
-    let mut scanner = std::fs::File::from(pair.master);
+    let (mut scanner, link, _station_side) = pty_scanner(dir);
 
     let (kiosk_server, kiosk) = start_station_with(dir, KIOSK, Role::Urn, registry_addr, |c| {
         c.scanner = Some(SerialScannerConfig::new(link.clone()));

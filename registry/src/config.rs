@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod fleet;
+mod http;
+mod metrics;
 mod notifications;
 pub use fleet::FleetConfig;
+pub use http::HttpConfig;
+pub use metrics::MetricsConfig;
 pub use notifications::{
     DepartmentNotifications, MIN_SECRET_BYTES, NotificationsConfig, RetryConfig, Secret,
     SmtpConfig, SmtpTls, WebhookConfig,
@@ -47,6 +51,12 @@ pub struct RegistryConfig {
     /// When a station counts as silent (`[fleet]`); the defaults when absent.
     #[serde(default)]
     pub fleet: FleetConfig,
+    /// Request timeout and concurrency limit (`[http]`); the defaults when absent.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Who may read `/metrics` (`[metrics]`); loopback only when absent.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// Longest category id: ids are printed on labels and typed by staff.
@@ -105,6 +115,8 @@ impl RegistryConfig {
             default_department: "Kancelaria ogólna".into(),
             notifications: NotificationsConfig::default(),
             fleet: FleetConfig::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -138,6 +150,7 @@ impl RegistryConfig {
                 )));
             }
         }
+        self.http.validate()?;
         self.notifications.validate(&self.departments())
     }
 
@@ -188,6 +201,17 @@ pub struct ServerConfig {
     /// When a station counts as silent (`[fleet]`).
     #[serde(default)]
     pub fleet: FleetConfig,
+    /// How long one request may take and how many are served at once (`[http]`).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Who may read the Prometheus metrics at `/metrics` (`[metrics]`): loopback, and the
+    /// addresses listed.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// How long the register is kept (`[retention]`); absent: forever, and
+    /// `urna registry retention` refuses to remove anything.
+    #[serde(default)]
+    pub retention: Option<crate::retention::RetentionConfig>,
 }
 
 impl ServerConfig {
@@ -196,6 +220,9 @@ impl ServerConfig {
         let config: ServerConfig =
             toml::from_str(text).map_err(|e| Error::Config(e.message().to_owned()))?;
         config.registry().validate()?;
+        if let Some(retention) = &config.retention {
+            retention.validate()?;
+        }
         Ok(config)
     }
 
@@ -206,6 +233,8 @@ impl ServerConfig {
             default_department: self.default_department.clone(),
             notifications: self.notifications.clone(),
             fleet: self.fleet.clone(),
+            http: self.http.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

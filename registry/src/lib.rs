@@ -9,7 +9,9 @@
 //!   device alerts, and for what an urn collection's bag should hold (pure);
 //! - [`config`] — [`RegistryConfig`]: categories and the departments they go to;
 //! - [`notify`] — [`Notice`], the live updates clerk pages listen to;
-//! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes;
+//! - [`http`] — [`app`] and [`serve`]: the JSON API, the live stream, the page routes, within
+//!   the request timeout and concurrency limit of `limits`; [`openapi`] — their description,
+//!   `/openapi.json`;
 //! - [`request_auth`] — [`request_auth::Signed`]: the station signatures on requests, checked;
 //! - [`pages`] — the server-rendered HTML (clerk, intake, resident status);
 //! - [`rate_limit`] — the resident status checks' allowance per client, against enumeration;
@@ -23,6 +25,8 @@
 //! - [`reports`] — `/reports`: deposits per urn and day, hold durations (SVG), the daily
 //!   figures (table, CSV); [`fleet`] — `/admin/stations`, `/api/fleet`: each station's health,
 //!   and the watcher that notices silent ones; [`insight`] — what both read from the store;
+//! - [`retention`] — `urna registry retention`: removing what the office's archival rules allow;
+//! - [`metrics`] — `/metrics`: Prometheus counters and the fleet's health, for the IT admin;
 //! - [`error`] — [`Error`], the crate's one error type.
 //!
 //! ```no_run
@@ -42,9 +46,12 @@ pub mod error;
 pub mod fleet;
 pub mod http;
 pub mod insight;
+mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod notifier;
 pub mod notify;
+pub mod openapi;
 pub mod outbox;
 pub mod own_key;
 pub mod pages;
@@ -53,6 +60,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod reports;
 pub mod request_auth;
+pub mod retention;
 pub mod search;
 pub mod sqlite;
 pub mod store;

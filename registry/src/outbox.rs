@@ -251,6 +251,9 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     fn delivery(&self, id: i64) -> Result<Option<Delivery>>;
     /// Every attempt of a delivery, oldest first.
     fn attempts(&self, delivery: i64) -> Result<Vec<Attempt>>;
+    /// How many deliveries are not delivered yet, and how many of those have failed at least
+    /// `failing_after` attempts (for `/metrics`).
+    fn undelivered(&self, failing_after: u32) -> Result<(u64, u64)>;
 }
 
 /// The deliveries one event calls for under `config`: one per webhook and per address of the

@@ -88,17 +88,8 @@ pub fn client_of(peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         // No socket (a test calling the router directly): one shared client.
         return IpAddr::from([0, 0, 0, 0]);
     };
-    let forwarded = || {
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .next_back()
-            .and_then(|last| last.trim().parse::<IpAddr>().ok())
-    };
     let ip = if peer.ip().is_loopback() {
-        forwarded().unwrap_or(peer.ip())
+        forwarded_for(headers).unwrap_or(peer.ip())
     } else {
         peer.ip()
     };
@@ -113,6 +104,18 @@ pub fn client_of(peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         },
         v4 => v4,
     }
+}
+
+/// The last address of `X-Forwarded-For`: the one a proxy in front added (believe it only when
+/// the peer is that proxy, on loopback).
+pub fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
 }
 
 /// An allowance taken for a status check; the request is refused with 429 when there is none.
@@ -131,6 +134,7 @@ impl FromRequestParts<AppState> for StatusQuota {
             Ok(()) => Ok(StatusQuota),
             Err(wait) => {
                 tracing::debug!(%client, "status check refused: rate limit");
+                state.registry.metrics().rate_limited();
                 Err(too_many(parts.uri.path() == "/status", wait))
             }
         }

@@ -61,6 +61,8 @@ struct Inner {
     // Signs the registry's own events (acknowledgements); unset for a registry over a bare
     // store, which then records none. Set once, right after construction.
     key: std::sync::OnceLock<RegistryKey>,
+    // What `/metrics` counts: kept here, where ingest decides, rather than in the HTTP state.
+    metrics: crate::metrics::Metrics,
 }
 
 /// One station's verified events, ready to be stored.
@@ -203,6 +205,7 @@ impl Registry {
                 pushing: tokio::sync::Semaphore::new(PUSH_WORKERS),
                 write_queue: Mutex::new(Vec::new()),
                 key: std::sync::OnceLock::new(),
+                metrics: crate::metrics::Metrics::default(),
             }),
         })
     }
@@ -210,6 +213,11 @@ impl Registry {
     /// The configuration.
     pub fn config(&self) -> &RegistryConfig {
         &self.inner.config
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The store, for the notification worker and its admin routes ([`crate::notifier`]).
@@ -471,7 +479,11 @@ impl Registry {
             .acquire()
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
-        self.blocking(move |inner| inner.push(code, &events)).await
+        let pushed = self.blocking(move |inner| inner.push(code, &events)).await;
+        if let Err(e) = &pushed {
+            self.inner.metrics.push_refused(e);
+        }
+        pushed
     }
 
     /// One intake with its whole timeline.
@@ -774,6 +786,7 @@ impl Inner {
         let old = events.iter().take_while(|e| e.seq <= start.seq).count();
         let (resent, fresh) = events.split_at(old);
         self.compare_resent(&station, &ring, start, resent)?;
+        self.metrics.events("duplicate", resent.len());
         if fresh.is_empty() {
             return Ok(PushResponse {
                 acknowledged: start.seq,
@@ -802,6 +815,7 @@ impl Inner {
         };
         let stored = verified.len();
         let acknowledged = self.store_verified(code, verified, fresh)?;
+        self.metrics.events("accepted", stored);
 
         match fault {
             None if retired_beyond.is_some() => {

@@ -21,6 +21,7 @@ use records::http_signature::{
 use records::{KeyId, StationCode, VerifyingKey};
 
 use crate::http::{AppState, Failure};
+use crate::registry::Registry;
 use crate::store::KeyState;
 
 /// How far a trusted station clock may be from the registry's (either way).
@@ -52,6 +53,8 @@ pub struct Signed {
     /// The body, as received (and, when signed, as verified).
     pub body: Bytes,
     auth: Auth,
+    // Counts the refusals found only when a handler asks (`wrong_station`).
+    registry: Registry,
 }
 
 impl Signed {
@@ -65,6 +68,7 @@ impl Signed {
         match &self.auth {
             Auth::Verified(a) if a.station == code => Ok(*a),
             Auth::Verified(a) => Err(refuse(
+                &state.registry,
                 "wrong_station",
                 Some(code),
                 Some(a.key_id),
@@ -82,6 +86,7 @@ impl Signed {
                     .map_err(Failure::from)?
                 {
                     Err(refuse(
+                        &state.registry,
                         "unsigned",
                         Some(code),
                         None,
@@ -89,6 +94,7 @@ impl Signed {
                             .into(),
                     ))
                 } else {
+                    state.registry.metrics().request_refused("unknown_station");
                     Err(Failure::unknown_station(code.as_str()))
                 }
             }
@@ -103,6 +109,7 @@ impl Signed {
             Auth::Refused(f) => Err(f),
             Auth::Verified(a) => match code {
                 Some(code) if code != a.station => Err(refuse(
+                    &self.registry,
                     "wrong_station",
                     Some(code),
                     Some(a.key_id),
@@ -139,7 +146,11 @@ impl FromRequest<AppState> for Signed {
         } else {
             Auth::Unsigned
         };
-        Ok(Signed { body, auth })
+        Ok(Signed {
+            body,
+            auth,
+            registry: state.registry.clone(),
+        })
     }
 }
 
@@ -153,7 +164,8 @@ fn claimed_station(path: &str) -> Option<StationCode> {
 }
 
 fn refuse(
-    error: &str,
+    registry: &Registry,
+    error: &'static str,
     station: Option<StationCode>,
     key_id: Option<KeyId>,
     message: String,
@@ -164,6 +176,7 @@ fn refuse(
         keyid = %key_id.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
         "signed request refused"
     );
+    registry.metrics().request_refused(error);
     Failure::new(StatusCode::UNAUTHORIZED, error, message)
 }
 
@@ -185,6 +198,7 @@ async fn verify(
     let claimed = claimed_station(path);
     let malformed = |what: String| {
         refuse(
+            &state.registry,
             "bad_signature",
             claimed,
             None,
@@ -202,7 +216,9 @@ async fn verify(
     let params = sig::parse_signature_input(input).map_err(|e| malformed(e.to_string()))?;
     let signature = sig::parse_signature(signature).map_err(|e| malformed(e.to_string()))?;
     let key_id = params.key_id;
-    let refused = |error: &str, message: String| refuse(error, claimed, Some(key_id), message);
+    let refused = |error: &'static str, message: String| {
+        refuse(&state.registry, error, claimed, Some(key_id), message)
+    };
 
     let Some(digest_header) = header(headers, "content-digest") else {
         return Err(refused(

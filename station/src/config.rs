@@ -136,6 +136,13 @@ pub struct StationConfig {
     /// start-up, as a Pi booting with a wrong clock does (negative: behind).
     #[serde(default)]
     pub simulated_clock_offset_secs: Option<i64>,
+    /// How long the station's own log keeps acknowledged events (`[retention]`).
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
+    /// Who may read the Prometheus metrics at `/metrics` (`[metrics]`): loopback, and the
+    /// addresses listed.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// The urn kiosk's screen and container.
@@ -387,6 +394,7 @@ impl StationConfig {
         }
         self.kiosk.validate()?;
         self.staff.validate()?;
+        self.retention.validate()?;
         crate::printer::setup::validate(&self.printers, &self.labels, self.simulation)?;
         if let Some(offset) = self.simulated_clock_offset_secs {
             let key = "simulated_clock_offset_secs";

@@ -88,14 +88,24 @@ pub async fn run(
     // Device tasks speak `Input`; the workflow takes `Command`s (inputs and screen touches).
     let (inputs_tx, mut inputs_rx) = mpsc::channel::<Input>(64);
     let forward = commands_tx.clone();
+    let scans = crate::metrics::ScanCounter::default();
+    let (counted, badge_prefix) = (scans.clone(), config.badge_prefix.clone());
     tokio::spawn(async move {
         while let Some(input) = inputs_rx.recv().await {
+            if let Input::Scanned(raw) = &input {
+                counted.scanned(raw, &badge_prefix);
+            }
             if forward.send(Command::Input(input)).await.is_err() {
                 return;
             }
         }
     });
-    let (sync_tx, sync_rx) = watch::channel(SyncStatus::default());
+    // The fingerprint is known now: the status page must show it before sync first runs, or an
+    // admin (or a test) asking early sees no key to approve.
+    let (sync_tx, sync_rx) = watch::channel(SyncStatus {
+        key_fingerprint: registry.fingerprint(),
+        ..SyncStatus::default()
+    });
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(scanner) = config.scanner.clone() {
         let inputs = inputs_tx.clone();
@@ -191,6 +201,11 @@ pub async fn run(
         sync_tx,
         shutdown.clone(),
     ));
+    tasks.spawn(crate::retention::run(
+        log.clone(),
+        config.retention.clone(),
+        shutdown.clone(),
+    ));
     // Both roles print: the kiosk its deposits' labels and receipts, the mailroom post and
     // counter intakes' and the quarantine bins' labels.
     let printer: Arc<dyn Printer> = match &sim_printer {
@@ -260,6 +275,14 @@ pub async fn run(
             (None, Some(rx))
         }
     };
+    let metrics = crate::metrics::router(crate::metrics::MetricsState {
+        log: log.clone(),
+        sync: sync_rx.clone(),
+        kiosk: kiosk_view.clone(),
+        mailroom: mailroom_view.clone(),
+        scans,
+        allow: config.metrics.allow.clone().into(),
+    });
     let state = WebState {
         config: config.clone(),
         commands: commands_tx,
@@ -269,9 +292,15 @@ pub async fn run(
         sim_printer,
         sim_pins: pin_handles,
     };
-    let served = axum::serve(listener, web::app(state))
-        .with_graceful_shutdown(shutdown.clone().wait())
-        .await;
+    // The peer's address decides who may read `/metrics`.
+    let served = axum::serve(
+        listener,
+        web::app(state)
+            .merge(metrics)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().wait())
+    .await;
     // The workflow and the sync stop on the same signal; wait so the log is closed cleanly
     // (its checkpoint written) before returning.
     while tasks.join_next().await.is_some() {}

@@ -9,21 +9,39 @@ use tokio::sync::Notify;
 use crate::custody_log::{Appended, CustodyLog, Entry};
 use crate::error::{Error, Result};
 use crate::log_store::StoredEvent;
+use crate::metrics::LogCounters;
 
 /// A handle to one station's custody log; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SharedLog {
     log: Arc<Mutex<CustodyLog>>,
     appended: Arc<Notify>,
+    counters: Arc<LogCounters>,
 }
 
 impl SharedLog {
     /// Shares `log`.
     pub fn new(log: CustodyLog) -> SharedLog {
+        let counters = LogCounters::new(
+            log.tip().seq,
+            log.acknowledged().unwrap_or(0),
+            crate::metrics::door_open(log.store()),
+        );
         SharedLog {
             log: Arc::new(Mutex::new(log)),
             appended: Arc::new(Notify::new()),
+            counters: Arc::new(counters),
         }
+    }
+
+    /// What `/metrics` shows of the log.
+    pub fn counters(&self) -> &LogCounters {
+        &self.counters
+    }
+
+    fn committed(&self, appended: &[Appended]) {
+        self.counters.committed(appended.iter().map(|a| &a.event));
+        self.appended.notify_one();
     }
 
     fn lock(log: &Mutex<CustodyLog>) -> MutexGuard<'_, CustodyLog> {
@@ -49,7 +67,7 @@ impl SharedLog {
     /// Commits one event; returns after the commit.
     pub async fn append(&self, at: Timestamp, payload: Payload) -> Result<Appended> {
         let appended = self.with(move |log| log.append(at, payload)).await?;
-        self.appended.notify_one();
+        self.committed(std::slice::from_ref(&appended));
         Ok(appended)
     }
 
@@ -60,7 +78,7 @@ impl SharedLog {
                 log.append_all(entries.into_iter().map(|(at, p)| (at, Entry::Payload(p))))
             })
             .await?;
-        self.appended.notify_one();
+        self.committed(&appended);
         Ok(appended)
     }
 
@@ -71,7 +89,7 @@ impl SharedLog {
         build: impl FnOnce(IntakeId) -> Payload + Send + 'static,
     ) -> Result<Appended> {
         let appended = self.with(move |log| log.append_intake(at, build)).await?;
-        self.appended.notify_one();
+        self.committed(std::slice::from_ref(&appended));
         Ok(appended)
     }
 
@@ -89,7 +107,9 @@ impl SharedLog {
 
     /// Records the registry's acknowledgement.
     pub async fn set_acknowledged(&self, seq: u64) -> Result<()> {
-        self.with(move |log| log.set_acknowledged(seq)).await
+        self.with(move |log| log.set_acknowledged(seq)).await?;
+        self.counters.acknowledged(seq);
+        Ok(())
     }
 
     /// The events that say how full the urn is (see [`crate::log_store::LogStore::urn_fill_events`]).

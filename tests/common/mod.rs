@@ -198,6 +198,22 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// A serial scanner: a raw pseudo-terminal whose station side is reached through a
+/// `/dev/serial/by-id`-style link in `dir`. Returns the scanner's end (write codes to it), the
+/// link (the station's `[scanner] path`) and the station side, to hold open for the test.
+pub fn pty_scanner(dir: &Path) -> (std::fs::File, std::path::PathBuf, std::os::fd::OwnedFd) {
+    use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+    use std::os::fd::AsRawFd;
+    let pair = nix::pty::openpty(None, None).unwrap();
+    let mut termios = tcgetattr(&pair.slave).unwrap();
+    cfmakeraw(&mut termios);
+    tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).unwrap();
+    let slave = std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd())).unwrap();
+    let link = dir.join("usb-Honeywell_Scanner-if00");
+    std::os::unix::fs::symlink(&slave, &link).unwrap();
+    (std::fs::File::from(pair.master), link, pair.slave)
+}
+
 /// A data directory with a key for each demo station, and a free loopback address for a registry.
 pub fn prepare(dir: &Path) -> SocketAddr {
     for code in [KIOSK, MAILROOM] {

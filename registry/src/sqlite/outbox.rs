@@ -231,6 +231,21 @@ impl OutboxStore for SqliteStore {
         )
     }
 
+    fn undelivered(&self, failing_after: u32) -> Result<(u64, u64)> {
+        let conn = self.conn()?;
+        // The undelivered rows are the `deliveries_due` index's: no scan of the delivered ones.
+        let (pending, failing): (i64, i64) = conn.query_row(
+            "SELECT count(*), coalesce(sum(attempts >= ?1), 0) FROM deliveries
+             WHERE delivered_ms IS NULL",
+            params![i64::from(failing_after)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((
+            u64::try_from(pending).unwrap_or(0),
+            u64::try_from(failing).unwrap_or(0),
+        ))
+    }
+
     fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
