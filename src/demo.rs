@@ -82,6 +82,8 @@ pub fn station_config(
         // The demo binds its own ports (see `start`); this one is not used.
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         simulated_clock_offset_secs: None,
+        retention: Default::default(),
+        metrics: Default::default(),
     }
 }
 

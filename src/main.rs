@@ -137,6 +137,19 @@ enum RegistryCommand {
         #[command(subcommand)]
         command: ClerkCommand,
     },
+    /// Remove from the register what `[retention]` in its config allows (nothing without it):
+    /// `--dry-run` counts, `--apply` removes. Counts only are printed and logged.
+    Retention {
+        /// The registry's configuration (its data directory and `[retention]`).
+        #[arg(long, default_value = "/etc/urna/registry.toml")]
+        config: PathBuf,
+        /// Count what would be removed, remove nothing.
+        #[arg(long, required_unless_present = "apply", conflicts_with = "apply")]
+        dry_run: bool,
+        /// Remove it.
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -489,6 +502,37 @@ fn registry_admin(command: RegistryCommand) -> Result<()> {
         }
         RegistryCommand::Serve { .. } => {
             anyhow::bail!("`urna registry serve` runs the server, not an admin command")
+        }
+        RegistryCommand::Retention { config, apply, .. } => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let config = registry::ServerConfig::from_toml(&text)
+                .with_context(|| config.display().to_string())?;
+            let report = registry::retention::run(
+                &config.data_dir.join(urna::serve::REGISTER_FILE),
+                config.retention.as_ref(),
+                jiff::Timestamp::now().as_millisecond(),
+                apply,
+            )?;
+            let verb = if report.applied {
+                "usunięto / removed"
+            } else {
+                "do usunięcia (próba) / would remove (dry run)"
+            };
+            writeln!(
+                stdout,
+                "{verb}: {} zdarzeń / events, {} spraw / intakes, zarejestrowanych przed / recorded before {}",
+                report.events,
+                report.intakes,
+                local_time(report.cutoff_ms)
+            )?;
+            for cut in &report.stations {
+                writeln!(
+                    stdout,
+                    "  {}: {} (1..={} -> kotwica / anchor {})",
+                    cut.station, cut.events, cut.through, cut.through
+                )?;
+            }
         }
         RegistryCommand::Keys { data } => {
             for key in runtime.block_on(open(&data)?.station_keys())? {

@@ -162,6 +162,8 @@ CREATE INDEX intakes_by_station ON intakes(station, received_ms);
     outbox::MIGRATION,
     // When each station last sent a signed request: see `insight.rs` beside this file.
     insight::MIGRATION,
+    // Each station's retention anchor and the retention runs applied: see `crate::retention`.
+    crate::retention::MIGRATION,
 ];
 
 /// The version whose migration creates `station_keys`.

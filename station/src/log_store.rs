@@ -63,6 +63,11 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Rows read per round while verifying: enough to keep both cores busy, little memory.
 const VERIFY_ROUND: usize = 16 * 1024;
 
+/// `meta` keys of the retention anchor and of the highest intake number removed with it.
+const ANCHOR_SEQ: &str = "anchor_seq";
+const ANCHOR_HASH: &str = "anchor_hash";
+pub(crate) const PRUNED_INTAKE_NO: &str = "pruned_intake_no";
+
 /// One stored event, as a row.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -118,7 +123,10 @@ impl LogStore {
             conn,
             path: path.to_owned(),
         };
-        store.configure().map_err(|e| match e {
+        // The verifier's reader (the only read-only open) reads a file its writer has just
+        // checked: a second whole-file check would double the start-up time of a long log.
+        let check = !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY);
+        store.configure(check).map_err(|e| match e {
             Error::Sqlite(e) => classify(path, e),
             other => other,
         })?;
@@ -127,7 +135,7 @@ impl LogStore {
 
     /// Durability settings. WAL must be set outside any transaction: inside one SQLite silently
     /// keeps the old mode, so the answer is checked.
-    fn configure(&self) -> Result<()> {
+    fn configure(&self, quick_check: bool) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(5))?;
         let mode: String = self
             .conn
@@ -148,6 +156,9 @@ impl LogStore {
                 path: self.path.clone(),
                 detail: format!("synchronous is {synchronous}, not FULL (2)"),
             });
+        }
+        if !quick_check {
+            return Ok(());
         }
         let check: String = self
             .conn
@@ -229,6 +240,108 @@ impl LogStore {
             .meta("acknowledged")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// Where the stored chain starts once retention removed older events
+    /// ([`crate::retention`]): the seq and chain hash of the last event removed, which the first
+    /// remaining event must follow. `None` while nothing was removed.
+    pub fn anchor(&self) -> Result<Option<ChainTip>> {
+        let (Some(seq), Some(hash)) = (self.meta(ANCHOR_SEQ)?, self.meta(ANCHOR_HASH)?) else {
+            return Ok(None);
+        };
+        let seq: u64 = seq
+            .parse()
+            .map_err(|_| self.not_a_log("its retention anchor's seq is not a number"))?;
+        let hash = Hash::try_from(hash)
+            .map_err(|e| self.not_a_log(&format!("its retention anchor's hash: {e}")))?;
+        Ok(Some(ChainTip { seq, hash }))
+    }
+
+    /// The first remaining event must follow the retention anchor, whatever the checkpoint says:
+    /// an anchor that does not match is a log put together from pieces.
+    fn check_anchor(&self) -> Result<()> {
+        let Some(anchor) = self.anchor()? else {
+            return Ok(());
+        };
+        let first: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, canonical FROM events ORDER BY seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((seq, canonical)) = first else {
+            return Err(self.not_a_log("it has a retention anchor but no events after it"));
+        };
+        let chain = |problem| Error::Chain {
+            path: self.path.clone(),
+            fault: ChainFault {
+                seq: seq as u64,
+                problem,
+            },
+        };
+        if seq as u64 != anchor.seq + 1 {
+            return Err(chain(Problem::Gap {
+                expected: anchor.seq + 1,
+                found: seq as u64,
+            }));
+        }
+        let event = encoding::decode(&canonical).map_err(|f| chain(Problem::Malformed(f)))?;
+        if event.prev_hash != anchor.hash {
+            return Err(chain(Problem::WrongPrevHash));
+        }
+        Ok(())
+    }
+
+    /// Removes every event up to and including `through` in one transaction, recording the
+    /// anchor the rest verifies from and the highest intake number removed (numbers are never
+    /// issued twice). Returns how many events were removed. Which events may go is
+    /// [`crate::retention`]'s decision; this only refuses to remove the last event, which the
+    /// log's tip is read from.
+    pub(crate) fn prune_through(&mut self, through: u64) -> Result<u64> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: i64 =
+            tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let through = through.min((last as u64).saturating_sub(1));
+        let hash: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT hash FROM events WHERE seq = ?1",
+                [through as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(hash) = hash else {
+            return Ok(0);
+        };
+        let hash = Hash(hash.try_into().map_err(|_| Error::RowMismatch {
+            path,
+            seq: through,
+            column: "hash",
+        })?);
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, CAST(
+                 (SELECT COALESCE(MAX(intake_no), 0) FROM events WHERE seq <= ?2) AS TEXT))
+             ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER),
+                 CAST(excluded.value AS INTEGER)) AS TEXT)",
+            params![PRUNED_INTAKE_NO, through as i64],
+        )?;
+        let removed = tx.execute("DELETE FROM events WHERE seq <= ?1", [through as i64])?;
+        for (key, value) in [
+            (ANCHOR_SEQ, through.to_string()),
+            (ANCHOR_HASH, hash.to_string()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed as u64)
     }
 
     /// The last event's seq and hash, as stored (not verified).
@@ -402,9 +515,12 @@ impl LogStore {
     /// The events that say how full the urn is: from the last collection on, the envelopes
     /// seen falling and the urn's alerts, oldest first.
     pub fn urn_fill_events(&self) -> Result<Vec<Event>> {
+        // The last collection newest first, stopping at the first found: `MAX(seq)` with this
+        // filter read the whole table (nothing indexes `kind`), a second at start on a long log.
         let mut stmt = self.conn.prepare_cached(
             "SELECT canonical FROM events
-             WHERE seq >= COALESCE((SELECT MAX(seq) FROM events WHERE kind = 'urn_collected'), 0)
+             WHERE seq >= COALESCE((SELECT seq FROM events WHERE kind = 'urn_collected'
+                                    ORDER BY seq DESC LIMIT 1), 0)
                AND kind IN ('drop_seen', 'alarm', 'fault_raised', 'fault_cleared', 'urn_collected')
              ORDER BY seq",
         )?;
@@ -452,6 +568,12 @@ impl LogStore {
             Some(s) => s,
             None if self.stored_tip()?.seq == 0 => return Ok(ChainTip::GENESIS),
             None => return Err(self.not_a_log("it has events but no station code")),
+        };
+        // Events before the anchor were removed by retention: the chain verifies from it, and
+        // the first remaining event must follow it exactly.
+        let start = match self.anchor()? {
+            Some(anchor) if anchor.seq > start.seq => anchor,
+            _ => start,
         };
         let mut verifier = ChainVerifier::new(station, keys, start);
         std::thread::scope(|scope| {
@@ -583,6 +705,7 @@ impl LogStore {
     /// the checkpoint's tip, or the beginning when there is no checkpoint. A log that ends before
     /// the checkpoint, holds another event there, or forgot an acknowledgement was rolled back.
     pub fn check_checkpoint(&self) -> Result<ChainTip> {
+        self.check_anchor()?;
         let Some(cp) = checkpoint::load(&self.path)? else {
             return Ok(ChainTip::GENESIS);
         };
@@ -606,13 +729,28 @@ impl LogStore {
                 cp.acknowledged
             )));
         }
-        if cp.seq > 0 && self.stored_hash(cp.seq)? != Some(cp.hash) {
-            return Err(rolled_back(format!(
+        let differs = || {
+            rolled_back(format!(
                 "seq {}: the event differs from the one verified before",
                 cp.seq
-            )));
+            ))
+        };
+        match self.anchor()? {
+            // The checkpoint's event was removed by retention: the anchor vouches for it, and
+            // verification starts from the anchor.
+            Some(anchor) if cp.seq <= anchor.seq => {
+                if cp.seq == anchor.seq && cp.hash != anchor.hash {
+                    return Err(differs());
+                }
+                Ok(anchor)
+            }
+            _ => {
+                if cp.seq > 0 && self.stored_hash(cp.seq)? != Some(cp.hash) {
+                    return Err(differs());
+                }
+                Ok(cp.tip())
+            }
         }
-        Ok(cp.tip())
     }
 
     fn row_mismatch(&self, seq: u64, column: &'static str) -> Error {

@@ -250,6 +250,16 @@ async fn push(
     if events.is_empty() {
         return Ok((after, 0));
     }
+    let first = events[0].signed.seq;
+    if first != after + 1 {
+        // Retention removed what the registry asks for: only a restored register can take the
+        // rest (pushing a gap would only be refused).
+        return Err(format!(
+            "the registry holds this station's events up to seq {after}, but this log keeps them \
+             only from seq {first} on (older ones were removed after the registry had \
+             acknowledged them, [retention]); restore the register from its backup"
+        ));
+    }
     let sent = events.len();
     let body = PushRequest {
         events: events.into_iter().map(|e| e.signed).collect(),
