@@ -10,8 +10,11 @@
 //! the one before as a station's sync does. It checks that the registry acknowledges every event
 //! and prints the figures BENCHMARKS.md records.
 
+#[path = "common/registry_process.rs"]
+mod registry_process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,7 @@ use records::{
     ChainTip, Channel, Event, Hash, Intake, IntakeId, LabelKind, Payload, SignedEvent, StationCode,
     Text, Timestamp,
 };
+use registry_process::{arg, free_port, peak_rss_kb, start_registry, terminate};
 use station::StationKey;
 use station::signed_client::SignedClient;
 
@@ -43,19 +47,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn arg(n: usize, default: usize) -> Result<usize> {
-    match std::env::args().nth(n) {
-        Some(text) => text
-            .parse()
-            .with_context(|| format!("argument {n} ({text:?}) is not a number")),
-        None => Ok(default),
-    }
-}
-
 fn run() -> Result<()> {
-    let stations = arg(1, 500)?;
-    let envelopes = arg(2, 40)?;
-    let per_push = arg(3, 30)?;
+    let stations: usize = arg(1, 500)?;
+    let envelopes: usize = arg(2, 40)?;
+    let per_push: usize = arg(3, 30)?;
     let urna = PathBuf::from("target/release/urna");
     if !urna.exists() {
         bail!(
@@ -205,11 +200,6 @@ fn station(n: usize, envelopes: usize) -> Result<Station> {
     })
 }
 
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Every station enrolled and approved in the register before the server opens it, as an admin
 /// would have done with `urna registry approve`.
 async fn approve_all(dir: &Path, fleet: &[Station]) -> Result<()> {
@@ -222,41 +212,6 @@ async fn approve_all(dir: &Path, fleet: &[Station]) -> Result<()> {
         registry.approve(&s.key.fingerprint(), None).await?;
     }
     Ok(())
-}
-
-fn start_registry(urna: &Path, dir: &Path, port: u16) -> Result<Child> {
-    // The packaged example's departments and categories, on this port and directory.
-    let example = std::fs::read_to_string("packaging/etc/registry.toml")?;
-    let text: String = example
-        .lines()
-        .map(|line| {
-            if line.starts_with("listen") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else if line.starts_with("data_dir") {
-                format!("data_dir = \"{}\"", dir.display())
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let config = dir.join("registry.toml");
-    std::fs::write(&config, text)?;
-    Command::new(urna)
-        .args(["registry", "serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting urna registry serve")
-}
-
-fn terminate(pid: u32) -> nix::Result<()> {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
 }
 
 struct Pushed {
@@ -352,19 +307,6 @@ fn cpu_time(pid: u32) -> Result<Duration> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     Ok(Duration::from_millis(ticks * 10))
-}
-
-fn peak_rss_kb(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM in /proc/PID/status")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM without a number")?
-        .parse()?)
 }
 
 /// The same rows into a bare table shaped like the register's `events`, one transaction per

@@ -4,19 +4,15 @@
 //! (or with a socket nobody listens on) the services run and stop as before.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod processes;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use processes::{free_port, kiosk_config};
 
 /// Whether an HTTP request to the port gets an answer (any status).
 fn answers(port: u16) -> bool {
@@ -53,49 +49,6 @@ name_en = "Other matters"
 department = "Kancelaria ogólna"
 "#,
             root.join("registry").display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// A simulated urn kiosk whose registry is not there: it must serve all the same.
-fn station_config(root: &Path, port: u16) -> std::path::PathBuf {
-    let data = root.join("kiosk");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = data.join("station.key");
-    let out = Command::new(env!("CARGO_BIN_EXE_urna"))
-        .args(["keygen", "--out", key.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let path = root.join("station.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"station = "GWU2"
-name = "Urna"
-place = "Urząd"
-role = "urn"
-simulation = true
-data_dir = "{data}"
-key_file = "{key}"
-registry_url = "http://127.0.0.1:{absent}"
-status_url = "http://127.0.0.1:{absent}/status"
-default_category = "inne"
-hold_secs = 86400
-drop_timeout_secs = 30
-listen = "127.0.0.1:{port}"
-
-[[categories]]
-id = "inne"
-name_pl = "Inne sprawy"
-name_en = "Other matters"
-department = "Kancelaria ogólna"
-"#,
-            data = data.display(),
-            key = key.display(),
-            absent = free_port(),
         ),
     )
     .unwrap();
@@ -251,7 +204,7 @@ fn the_registry_tells_systemd_it_is_ready_alive_and_stopping() {
 fn the_station_tells_systemd_it_is_ready_alive_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = station_config(dir.path(), port);
+    let config = kiosk_config(dir.path(), port);
     notifies_systemd(
         &["station", "--config", config.to_str().unwrap()],
         port,
@@ -266,7 +219,7 @@ fn without_a_listening_notify_socket_the_services_run_and_stop_as_before() {
     let root = dir.path();
     let (registry_port, station_port) = (free_port(), free_port());
     let registry_config = registry_config(root, registry_port);
-    let station_config = station_config(root, station_port);
+    let station_config = kiosk_config(root, station_port);
     let nobody = root.join("nobody-listens.notify");
     for (env, name) in [
         (vec![], "plain"),

@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use records::{ChainTip, Hash};
 use serde::{Deserialize, Serialize};
@@ -62,8 +63,16 @@ pub fn load(db: &Path) -> Result<Option<Checkpoint>> {
 /// Replaces the checkpoint atomically and durably (write, fsync, rename, fsync the directory).
 pub fn store(db: &Path, checkpoint: &Checkpoint) -> Result<()> {
     let path = path_for(db);
+    // A name of its own per write: two handles on one log in one process (the station and a
+    // backup, or a test opening a second copy) writing `.tmp` at once would rename each other's
+    // half-written file, or find it gone.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp_name);
     let body = serde_json::to_vec(checkpoint).map_err(|e| Error::NotALog {
         path: path.clone(),
@@ -74,4 +83,41 @@ pub fn store(db: &Path, checkpoint: &Checkpoint) -> Result<()> {
     file.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, &path).map_err(io(&path))?;
     sync_parent_dir(&path)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Two writers of one log's checkpoint in one process never trip over each other's
+    /// temporary file, and the file left is one of theirs, whole.
+    #[test]
+    fn concurrent_stores_of_one_checkpoint_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("custody.db");
+        std::thread::scope(|scope| {
+            for writer in 0..4u64 {
+                let db = &db;
+                scope.spawn(move || {
+                    for n in 0..200 {
+                        let checkpoint = Checkpoint {
+                            seq: writer * 1000 + n,
+                            hash: Hash([writer as u8; 32]),
+                            acknowledged: 0,
+                        };
+                        store(db, &checkpoint).unwrap();
+                    }
+                });
+            }
+        });
+        let last = load(&db).unwrap().unwrap();
+        assert_eq!(last.hash, Hash([(last.seq / 1000) as u8; 32]));
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
 }

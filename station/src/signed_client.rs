@@ -107,10 +107,21 @@ impl SignedClient {
         if let Some(t) = timeout {
             request = request.timeout(t);
         }
-        request
+        let response = request
             .send()
             .await
-            .map_err(|e| format!("registry unreachable: {e}"))
+            .map_err(|e| format!("registry unreachable: {e}"))?;
+        // Every answer, a refusal too, carries the registry's clock: the one check of ours a
+        // station has (see `crate::clock`).
+        if let Some(reference) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(crate::clock::parse_http_date)
+        {
+            crate::clock::compare_with_reference(reference);
+        }
+        Ok(response)
     }
 }
 

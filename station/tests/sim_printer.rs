@@ -638,3 +638,28 @@ fn a_job_that_fails_leaves_no_name_for_the_next_page() {
         (Some(LabelKind::Envelope), Some(intake(2)))
     );
 }
+
+/// A job right after the printer said it can print is sent without asking again (each question
+/// costs two quiet periods on the kiosk's way to a label); one sent later asks first. Either
+/// way the job is confirmed after it is sent.
+#[test]
+fn a_job_right_after_a_ready_answer_is_not_asked_about_again() {
+    let lang = Lang::EscPos;
+    let rig = rig(lang);
+    let job = job(lang, 1, LabelKind::Envelope);
+    let encoded = lang.language().encode_page(&job.image).unwrap().len() as u64;
+    let query = lang.language().status_query().len() as u64;
+
+    assert_eq!(rig.printer.status(), PrinterStatus::Ready);
+    let before = rig.device.stats().received_bytes;
+    rig.printer.print(&job).unwrap();
+    let sent = rig.device.stats().received_bytes - before;
+    assert_eq!(sent, encoded + query, "the job and its confirmation only");
+
+    std::thread::sleep(Duration::from_millis(400));
+    let before = rig.device.stats().received_bytes;
+    rig.printer.print(&job).unwrap();
+    let sent = rig.device.stats().received_bytes - before;
+    assert_eq!(sent, query + encoded + query, "asked first, then confirmed");
+    rig.assert_clean();
+}

@@ -605,7 +605,15 @@ impl Shared {
                     for output in outputs {
                         match output {
                             EmulatorOutput::Reply(bytes) => taken.replies.push(bytes),
-                            EmulatorOutput::Page(page) if condition.can_print() => self.store(page),
+                            EmulatorOutput::Page(page) if condition.can_print() => {
+                                // The moment the page's last byte arrived, before the PNG is
+                                // written: what `examples/deposit_latency.rs` times deposits to.
+                                tracing::trace!(
+                                    name: "sim_printer.page_complete",
+                                    "simulated printer: page complete"
+                                );
+                                self.store(page)
+                            }
                             EmulatorOutput::Page(_) => {
                                 tracing::warn!(
                                     "simulated printer: the emulator printed while {condition:?}; page thrown away"

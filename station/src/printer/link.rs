@@ -106,6 +106,13 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// How long closing a connection may take.
 const CLOSE_WAIT: Duration = Duration::from_millis(200);
 
+/// A printer that said it can print this recently, on a connection open since, is not asked
+/// again before a job. Each status exchange waits out two quiet periods (the drain before it and
+/// the listen after it, 60 ms by default), and on the kiosk's path to a label one always follows
+/// another: the kiosk asks right before it commits a deposit, and a receipt follows its
+/// envelope label's confirmation. Shorter than the kiosk's poll, so a poll always asks.
+const JUST_ASKED: Duration = Duration::from_millis(250);
+
 /// A printer reached over a [`Transport`] and spoken to in a [`Language`].
 ///
 /// The [`Printer`] trait is synchronous (the workflow calls it from a blocking task), the
@@ -142,6 +149,7 @@ impl LanguagePrinter {
                 failures: 0,
                 retry_at: None,
                 last: None,
+                could_print_at: None,
                 confirm: if language_name == "brother_ql" {
                     Confirm::BrotherQlFrames
                 } else {
@@ -243,6 +251,9 @@ struct Link {
     retry_at: Option<Instant>,
     /// The status last logged.
     last: Option<PrinterStatus>,
+    /// When the printer last answered that it can print, until the link is lost or it answers
+    /// otherwise.
+    could_print_at: Option<Instant>,
     confirm: Confirm,
 }
 
@@ -276,10 +287,16 @@ impl Link {
     }
 
     async fn print(&mut self, job: &PrintJob) -> Result<(), PrinterStatus> {
-        let before = self.ask_status(true).await;
-        let before = self.observe(before);
-        if !before.can_print() {
-            return Err(before);
+        let just_asked = self.transport.is_some()
+            && self
+                .could_print_at
+                .is_some_and(|at| at.elapsed() < JUST_ASKED);
+        if !just_asked {
+            let before = self.ask_status(true).await;
+            let before = self.observe(before);
+            if !before.can_print() {
+                return Err(before);
+            }
         }
         let bytes = match self.language.encode_page(&job.image) {
             Ok(bytes) => bytes,
@@ -521,6 +538,7 @@ impl Link {
 
     /// Drops the connection after a failure and schedules the next attempt.
     async fn lost(&mut self, why: &str) {
+        self.could_print_at = None;
         if let Some(transport) = self.transport.take() {
             transport.close(CLOSE_WAIT).await;
         }
@@ -544,6 +562,8 @@ impl Link {
 
     /// Logs the status when it changed; returns it.
     fn observe(&mut self, status: PrinterStatus) -> PrinterStatus {
+        // Every status observed is one the printer (or a failed link) just gave.
+        self.could_print_at = status.can_print().then(Instant::now);
         if self.last != Some(status) {
             if status.can_print() {
                 tracing::info!("printer: {}: {status:?}", self.what);
