@@ -1,8 +1,10 @@
-//! A QR code's bytes to text. rqrr hands over the bytes of the code's segments but drops the ECI
-//! designator that names their character set, so the set is recognised the way ZXing does when a
-//! code declares none: UTF-8 when the bytes are valid UTF-8, Shift_JIS when they are valid
-//! Shift_JIS with double-byte characters (what Kanji mode writes), otherwise ISO-8859-1, the
-//! standard's default.
+//! A QR code's bytes to text, when the code's own declaration of its character set is not
+//! available: rqrr hands over the bytes of the code's segments but drops the ECI designator that
+//! names their set, and the decoder first has rxing re-read rqrr's grid with ECI applied (see
+//! `decode::declared_text`); only a grid rxing cannot parse comes here. The set is recognised the
+//! way ZXing does when a code declares none: UTF-8 when the bytes are valid UTF-8, Shift_JIS when
+//! they are valid Shift_JIS with double-byte characters (what Kanji mode writes), otherwise
+//! ISO-8859-1, the standard's default.
 
 /// The text `bytes` carry.
 pub fn text(bytes: &[u8]) -> String {

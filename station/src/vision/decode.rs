@@ -334,13 +334,27 @@ fn rqrr_read(image: &GrayImage, binarization: Binarization) -> Option<Code> {
                 .map(|p| (p.x as f32, p.y as f32))
                 .collect();
             return Some(Code {
-                text: charset::text(&bytes),
+                text: declared_text(&grid.grid).unwrap_or_else(|| charset::text(&bytes)),
                 bounds: Rect::around(&points, image.width(), image.height()),
                 strategy: Strategy::Rqrr(binarization, Scale::Full),
             });
         }
     }
     None
+}
+
+/// The text of a grid rqrr has found and read, in the character set its ECI segments declare.
+/// rqrr's own decoding drops ECI designators (a code declaring ISO-8859-2 or Shift_JIS would read
+/// as Latin-1 or by guess), so the grid's modules, as rqrr sampled them, go through rxing's
+/// bit-stream decoder, which applies each ECI segment's set. `None` when rxing cannot parse what
+/// rqrr could; the caller then falls back to recognising the bytes' set.
+fn declared_text<G: rqrr::BitGrid>(grid: &G) -> Option<String> {
+    let size = grid.size();
+    let modules: Vec<Vec<bool>> = (0..size)
+        .map(|y| (0..size).map(|x| grid.bit(y, x)).collect())
+        .collect();
+    let result = rxing::qrcode::decoder::qrcode_decoder::decode_bool_array(&modules).ok()?;
+    Some(result.getText().to_owned())
 }
 
 #[cfg(test)]
@@ -363,6 +377,46 @@ mod tests {
         assert_eq!(code.text, "URNA1:ABC");
         assert_eq!(code.strategy, Strategy::Quick);
         assert!(code.bounds.is_some());
+    }
+
+    /// A code whose byte segment follows an ECI designator naming `eci`'s character set.
+    fn drawn_with_eci(eci: u32, bytes: &[u8], module: u32) -> GrayImage {
+        use qrcode::bits::Bits;
+        use qrcode::{EcLevel, Version};
+        let mut bits = Bits::new(Version::Normal(3));
+        let built = bits
+            .push_eci_designator(eci)
+            .and_then(|()| bits.push_byte_data(bytes))
+            .and_then(|()| bits.push_terminator(EcLevel::M));
+        built.unwrap_or_else(|e| unreachable!("{e}"));
+        let code = QrCode::with_bits(bits, EcLevel::M).unwrap_or_else(|e| unreachable!("{e}"));
+        code.render::<image::Luma<u8>>()
+            .module_dimensions(module, module)
+            .build()
+    }
+
+    #[test]
+    fn rqrr_reads_honour_the_declared_character_set() {
+        let polish = "Zażółć gęślą jaźń";
+        for (eci, set) in [
+            (4, encoding_rs::ISO_8859_2),
+            (21, encoding_rs::WINDOWS_1250),
+        ] {
+            let (bytes, _, unmappable) = set.encode(polish);
+            assert!(!unmappable);
+            let image = drawn_with_eci(eci, &bytes, 4);
+            // The rqrr strategy alone, since rxing's own reader applies ECI by itself.
+            let code = rqrr_read(&image, Binarization::Native);
+            assert_eq!(code.map(|c| c.text), Some(polish.to_owned()), "ECI {eci}");
+            let whole = Decoder::default().decode(&image, Effort::Thorough, None);
+            assert_eq!(whole.map(|c| c.text), Ok(polish.to_owned()), "ECI {eci}");
+        }
+    }
+
+    #[test]
+    fn rqrr_reads_without_eci_still_recognise_the_set() {
+        let code = rqrr_read(&drawn("zwykły tekst", 4), Binarization::Native);
+        assert_eq!(code.map(|c| c.text), Some("zwykły tekst".to_owned()));
     }
 
     #[test]
