@@ -28,8 +28,8 @@ use station::config::Role;
 use station::devices::serial_scanner::SerialScannerConfig;
 use station::shutdown::shutdown_pair;
 use tracing::field::{Field, Visit};
-use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::prelude::*;
 
@@ -85,18 +85,6 @@ impl Visit for Micros {
 }
 
 impl<S: Subscriber> Layer<S> for Timing {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if timed(metadata) {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>, _: LayerContext<'_, S>) -> bool {
-        timed(metadata)
-    }
-
     fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
         let at = Instant::now();
         if event.metadata().name() == PAGE_COMPLETE {
@@ -200,7 +188,18 @@ fn run() -> Result<()> {
         None => 1_000,
     };
     let timing = Timing::default();
-    tracing_subscriber::registry().with(timing.clone()).init();
+    // `DEPOSIT_LATENCY_LOG=info` (any `RUST_LOG`-style filter) also prints the station's log to
+    // stderr, to see why a run stalled; off by default, as it costs time on the measured path.
+    let log = std::env::var("DEPOSIT_LATENCY_LOG").ok().map(|filter| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::EnvFilter::new(filter))
+    });
+    // A filter of its own, so that its "not interested" does not silence the log layer.
+    tracing_subscriber::registry()
+        .with(timing.clone().with_filter(filter_fn(timed)))
+        .with(log)
+        .init();
     // As `urna station` runs it: tokio's default runtime, one worker per core.
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(measure(deposits, timing))

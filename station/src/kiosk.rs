@@ -8,12 +8,13 @@ use std::time::Duration;
 use records::{Channel, Device, Intake, IntakeId, LabelKind, Payload, Text};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock;
 use crate::config::{Category, StationConfig};
 use crate::devices::{Input, Lamp, Printer, PrinterStatus};
 use crate::kiosk_text::{self as said, Said};
+use crate::printer::link::READY_ANSWER_STANDS;
 use crate::printer::setup::LabelTemplates;
 use crate::printing::{self, IntakeLabel, PrintFailure};
 use crate::scanned::{Scanned, classify};
@@ -28,8 +29,24 @@ pub use service::{MAX_SEAL_CHARS, SERVICE_TIMEOUT, ServiceView, seal_number};
 
 /// The alarm recorded when the service door opens outside a collection.
 pub const DOOR_OPENED_OUTSIDE_COLLECTION: &str = "door_opened_outside_collection";
-/// How often the printer is asked for its status while nothing happens.
+/// How often the printer is asked for its status, busy or not: a deposit is taken on the
+/// strength of the last answer (see [`READY_REUSE`]), so the answer must not grow old while
+/// residents keep the kiosk busy.
 const PRINTER_POLL: Duration = Duration::from_secs(1);
+/// A poll is skipped when the printer said it can print more recently than this (a job's
+/// confirmation says so as well as a poll): asking would only hold the printer's link while the
+/// next resident may be waiting for a label.
+const POLL_SKIP: Duration = Duration::from_millis(500);
+/// How long the printer's "can print" stands for a deposit: within it, the deposit is committed
+/// and printed with no status query first, which would cost two quiet periods of the link
+/// (60 ms) between the resident's touch and the label. It covers a poll interval, a skipped
+/// poll and a poll delayed by a deposit in progress. A printer that fails within it is found
+/// when the label's job is confirmed, after the commit: the deposit stands, the resident is told
+/// the label could not print, and the fault is recorded.
+const READY_REUSE: Duration = Duration::from_millis(2_000);
+// The link must take the same answer for the job right after, or it would ask again; the
+// margin covers the commit between the kiosk's decision and the job.
+const _: () = assert!(READY_REUSE.as_millis() + 400 <= READY_ANSWER_STANDS.as_millis());
 
 /// Which screen the kiosk shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,12 +222,17 @@ pub async fn run(
         view,
         state: State::Idle,
         printer_status: PrinterStatus::Ready,
+        ready_at: None,
         scanner_connected: true,
         staff,
     };
     kiosk.load_fill().await;
     kiosk.check_printer().await;
     kiosk.show_idle();
+    // A fixed beat rather than a pause after the last command, which a steady flow of
+    // deposits would keep putting off.
+    let mut poll = tokio::time::interval_at(Instant::now() + PRINTER_POLL, PRINTER_POLL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let deadline = kiosk.deadline();
         tokio::select! {
@@ -219,7 +241,7 @@ pub async fn run(
                 None => return,
             },
             _ = tokio::time::sleep_until(deadline) => kiosk.timed_out().await,
-            _ = tokio::time::sleep(PRINTER_POLL) => kiosk.check_printer().await,
+            _ = poll.tick() => kiosk.poll_printer().await,
             _ = shutdown.clone().wait() => return,
         }
     }
@@ -236,6 +258,9 @@ struct Kiosk {
     view: watch::Sender<KioskView>,
     state: State,
     printer_status: PrinterStatus,
+    /// When the printer last said it can print (taken before asking, so never younger than
+    /// the link's own record of the answer); `None` once it said otherwise.
+    ready_at: Option<Instant>,
     scanner_connected: bool,
     /// Envelopes in the urn since the last collection, and the fill alerts raised.
     fill: UrnFill,
@@ -549,22 +574,25 @@ impl Kiosk {
         }
     }
 
+    /// Whether the printer's last "can print" is recent enough to take a deposit on.
+    fn ready_stands(&self) -> bool {
+        self.printer_status.can_print()
+            && self.ready_at.is_some_and(|at| at.elapsed() < READY_REUSE)
+    }
+
+    /// The regular poll: asks the printer unless it just said it can print.
+    async fn poll_printer(&mut self) {
+        if self.ready_at.is_some_and(|at| at.elapsed() < POLL_SKIP) {
+            return;
+        }
+        self.check_printer().await;
+    }
+
     /// Asks the printer; records a fault raised or cleared when its state changes.
     async fn check_printer(&mut self) {
-        let printer = self.printer.clone();
-        let status = tokio::task::spawn_blocking(move || printer.status())
-            .await
-            .unwrap_or(PrinterStatus::Offline);
-        if status == self.printer_status {
+        if !self.refresh_printer().await {
             return;
         }
-        let previous = std::mem::replace(&mut self.printer_status, status);
-        let payloads = printing::fault_events(previous, status);
-        if payloads.is_empty() {
-            return;
-        }
-        tracing::info!("kiosk: printer is now {status:?}");
-        self.record(payloads, "printer fault").await;
         if matches!(self.state, State::Idle | State::Choose { .. }) {
             self.show_idle();
         } else {
@@ -573,8 +601,32 @@ impl Kiosk {
         }
     }
 
+    /// Asks the printer and records a fault raised or cleared; true when that changed what the
+    /// screen should say. The screen is left to the caller.
+    async fn refresh_printer(&mut self) -> bool {
+        let printer = self.printer.clone();
+        let asked = Instant::now();
+        let status = tokio::task::spawn_blocking(move || printer.status())
+            .await
+            .unwrap_or(PrinterStatus::Offline);
+        self.ready_at = status.can_print().then_some(asked);
+        if status == self.printer_status {
+            return false;
+        }
+        let previous = std::mem::replace(&mut self.printer_status, status);
+        let payloads = printing::fault_events(previous, status);
+        if payloads.is_empty() {
+            return false;
+        }
+        tracing::info!("kiosk: printer is now {status:?}");
+        self.record(payloads, "printer fault").await;
+        true
+    }
+
     async fn deposit(&mut self, category_id: &str, reference: Option<String>) {
-        self.check_printer().await;
+        if !self.ready_stands() {
+            self.check_printer().await;
+        }
         if !self.can_take_deposits() {
             // Through idle, not left in the previous step: a kiosk still counting down a
             // finished deposit's screen would otherwise show "out of order" for up to
@@ -618,9 +670,14 @@ impl Kiosk {
         };
         // Committed: from here on the deposit exists, whatever happens to the printer.
         let deposited_at = clock::local_text(now);
+        let printing = Instant::now();
         let printed = self
             .print_for(intake, &category, now, reference.as_deref())
             .await;
+        if printed {
+            // Both jobs were confirmed: as good as a poll.
+            self.ready_at = Some(printing);
+        }
         self.state = State::Drop {
             intake,
             until: Instant::now() + Duration::from_secs(u64::from(self.config.drop_timeout_secs)),
@@ -667,7 +724,9 @@ impl Kiosk {
             Err(e) => {
                 tracing::error!("kiosk: labels for {intake}: {e}");
                 if matches!(e, PrintFailure::Printer(..)) {
-                    self.check_printer().await;
+                    // Recorded now; the deposit's own screen, which follows, says the rest
+                    // (not "out of order" first: this resident's letter was taken).
+                    self.refresh_printer().await;
                 }
                 false
             }

@@ -18,7 +18,7 @@ use station::devices::{PrintJob, Printer, PrinterErrorKind, PrinterStatus};
 use station::label::{self, LabelSize};
 use station::printer::brother_ql::{BrotherQl, BrotherQlEmulator, QlConfig};
 use station::printer::escpos::{EscPos, EscPosEmulator};
-use station::printer::link::{LanguagePrinter, LinkTimeouts};
+use station::printer::link::{LanguagePrinter, LinkTimeouts, READY_ANSWER_STANDS};
 use station::printer::transport::{FlowControl, Parity, PrinterConnection};
 use station::printer::zpl::{Zpl, ZplEmulator};
 use station::printer::{Emulator, Language};
@@ -639,9 +639,10 @@ fn a_job_that_fails_leaves_no_name_for_the_next_page() {
     );
 }
 
-/// A job right after the printer said it can print is sent without asking again (each question
-/// costs two quiet periods on the kiosk's way to a label); one sent later asks first. Either
-/// way the job is confirmed after it is sent.
+/// A job soon after the printer said it can print is sent without asking again (each question
+/// costs two quiet periods on the kiosk's way to a label), even a kiosk's poll interval later;
+/// one sent after the answer's time is up asks first. Either way the job is confirmed after it
+/// is sent.
 #[test]
 fn a_job_right_after_a_ready_answer_is_not_asked_about_again() {
     let lang = Lang::EscPos;
@@ -656,7 +657,20 @@ fn a_job_right_after_a_ready_answer_is_not_asked_about_again() {
     let sent = rig.device.stats().received_bytes - before;
     assert_eq!(sent, encoded + query, "the job and its confirmation only");
 
-    std::thread::sleep(Duration::from_millis(400));
+    // The kiosk polls every second and takes a deposit on the last answer: a job a poll
+    // interval after a "ready" is not asked about either.
+    assert_eq!(rig.printer.status(), PrinterStatus::Ready);
+    std::thread::sleep(Duration::from_millis(1_200));
+    let before = rig.device.stats().received_bytes;
+    rig.printer.print(&job).unwrap();
+    let sent = rig.device.stats().received_bytes - before;
+    assert_eq!(
+        sent,
+        encoded + query,
+        "a poll interval later: no question first"
+    );
+
+    std::thread::sleep(READY_ANSWER_STANDS + Duration::from_millis(100));
     let before = rig.device.stats().received_bytes;
     rig.printer.print(&job).unwrap();
     let sent = rig.device.stats().received_bytes - before;

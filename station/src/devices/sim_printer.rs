@@ -72,6 +72,10 @@ pub struct SimStats {
     pub dropped_pages: u64,
     /// Inputs the emulator rejected (see [`SimPrinter::emulator_errors`]).
     pub emulator_errors: u64,
+    /// Replies sent back: one per status query in ZPL; ESC/POS answers each `DLE EOT n`
+    /// (four to the station's query, and any such bytes inside a raster), and a Brother QL
+    /// also sends frames of its own while printing.
+    pub replies: u64,
 }
 
 /// The file beside a PNG that keeps its QR code's text across restarts.
@@ -604,7 +608,10 @@ impl Shared {
                 Ok(outputs) => {
                     for output in outputs {
                         match output {
-                            EmulatorOutput::Reply(bytes) => taken.replies.push(bytes),
+                            EmulatorOutput::Reply(bytes) => {
+                                lock(&self.state).stats.replies += 1;
+                                taken.replies.push(bytes);
+                            }
                             EmulatorOutput::Page(page) if condition.can_print() => {
                                 // The moment the page's last byte arrived, before the PNG is
                                 // written: what `examples/deposit_latency.rs` times deposits to.

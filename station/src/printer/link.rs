@@ -1,6 +1,7 @@
 //! A real printer behind the [`Printer`] trait: a [`Language`] spoken over a [`Transport`].
 //!
-//! A job is never reported printed on hope. Before it, the printer is asked for its status and
+//! A job is never reported printed on hope. Before it, the printer is asked for its status
+//! (unless it said it can print within [`READY_ANSWER_STANDS`], on a connection open since) and
 //! the job is refused unless the answer allows printing; after it, the printer is asked again
 //! (a Brother QL: its own "printing completed" or "error" frame is awaited), so a printer that
 //! ran out of paper or went away in the middle is reported as failed. A printer that does not
@@ -108,10 +109,14 @@ const CLOSE_WAIT: Duration = Duration::from_millis(200);
 
 /// A printer that said it can print this recently, on a connection open since, is not asked
 /// again before a job. Each status exchange waits out two quiet periods (the drain before it and
-/// the listen after it, 60 ms by default), and on the kiosk's path to a label one always follows
-/// another: the kiosk asks right before it commits a deposit, and a receipt follows its
-/// envelope label's confirmation. Shorter than the kiosk's poll, so a poll always asks.
-const JUST_ASKED: Duration = Duration::from_millis(250);
+/// the listen after it, 60 ms by default), which would otherwise sit between a resident's touch
+/// and the label: the kiosk takes a deposit on the strength of its own status poll (every
+/// second) or of the last job's confirmation, and a receipt follows its envelope label's
+/// confirmation. Long enough to cover the kiosk's poll interval, a poll delayed by a deposit
+/// in progress, and the commit between the kiosk's decision and the job (see
+/// `kiosk::READY_REUSE`, which must stay shorter). A printer that fails inside the window is
+/// still found: every job is confirmed after it is sent.
+pub const READY_ANSWER_STANDS: Duration = Duration::from_millis(2_500);
 
 /// A printer reached over a [`Transport`] and spoken to in a [`Language`].
 ///
@@ -290,7 +295,7 @@ impl Link {
         let just_asked = self.transport.is_some()
             && self
                 .could_print_at
-                .is_some_and(|at| at.elapsed() < JUST_ASKED);
+                .is_some_and(|at| at.elapsed() < READY_ANSWER_STANDS);
         if !just_asked {
             let before = self.ask_status(true).await;
             let before = self.observe(before);
