@@ -132,3 +132,83 @@ async fn doctor_checks_each_dependency_and_says_what_to_fix() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Runs the doctor and returns its report and its process id.
+async fn doctor_with_pid(config: &Path) -> (String, u32) {
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_urna"))
+            .args(["doctor", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let o = child.wait_with_output().unwrap();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), pid)
+    })
+    .await
+    .unwrap()
+}
+
+/// The simulated printers' folders a doctor process left behind.
+fn scratch_left_by(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("urna-doctor-printer-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_simulation_the_doctor_asks_the_simulated_printer_in_its_language() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    // Neither registry nor scanner is there: only the printer lines matter here.
+    let absent: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let config = write_config(dir, absent, &dir.join("no-scanner"));
+
+    // No [printers]: the station's own default, 58 mm ESC/POS, asked over its link.
+    let (out, pid) = doctor_with_pid(&config).await;
+    let l = line(&out, "printer");
+    assert!(
+        l.starts_with("ok ")
+            && l.contains("simulated printer, escpos over tcp 127.0.0.1:")
+            && l.ends_with(": ready"),
+        "{out}"
+    );
+    assert_eq!(scratch_left_by(pid), Vec::<std::path::PathBuf>::new());
+
+    // Printers named without a connection: each is simulated, and answers in its language.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        r#"
+[labels]
+printer = "zebra"
+
+[printers.zebra]
+language = "zpl"
+
+[printers.brother]
+language = "brother_ql"
+tape_mm = 62
+"#,
+    );
+    std::fs::write(&config, text).unwrap();
+    let (out, pid) = doctor_with_pid(&config).await;
+    for (name, language) in [("zebra", "zpl"), ("brother", "brother_ql")] {
+        let l = line(&out, &format!("printer {name}"));
+        assert!(
+            l.starts_with("ok ")
+                && l.contains(&format!(
+                    "simulated printer, {language} over tcp 127.0.0.1:"
+                ))
+                && l.ends_with(": ready"),
+            "{out}"
+        );
+    }
+    assert_eq!(scratch_left_by(pid), Vec::<std::path::PathBuf>::new());
+}

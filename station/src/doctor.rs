@@ -377,69 +377,123 @@ async fn check_printers(config: &StationConfig) -> Vec<Check> {
         ),
         Err(e) => checks.push(Check::new("labels", Outcome::Fail, e.to_string())),
     }
-    if config.printers.is_empty() {
-        checks.push(if config.simulation {
-            Check::new(
-                "printer",
-                Outcome::Ok,
-                "simulated 58 mm ESC/POS printer (labels as PNG files)",
-            )
+    let simulated_default = crate::printer::setup::simulated_default();
+    let mut printers: Vec<(String, &crate::printer::setup::PrinterConfig)> = config
+        .printers
+        .iter()
+        .map(|(name, printer)| (format!("printer {name}"), printer))
+        .collect();
+    if printers.is_empty() {
+        if config.simulation {
+            printers.push(("printer".into(), &simulated_default));
         } else {
-            Check::new(
+            checks.push(Check::new(
                 "printer",
                 Outcome::Fail,
                 "no printer configured; add [printers.NAME] with its language and connection",
-            )
-        });
-    }
-    for (name, printer) in &config.printers {
-        let check_name = format!("printer {name}");
-        let Some(link) = printer.connect() else {
-            checks.push(Check::new(
-                check_name.as_str(),
-                Outcome::Ok,
-                format!("simulated, speaking {:?}", printer.language),
             ));
-            continue;
+        }
+    }
+    for (check_name, printer) in printers {
+        let check_name = check_name.as_str();
+        // Without a connection (simulation only) the station prints to a simulated device
+        // that speaks the language over a real link: ask one the same way, so a status
+        // exchange that is broken in that language shows here and not at the first deposit.
+        let (link, simulated) = match printer.connect() {
+            Some(link) => (link, None),
+            None => match simulated_printer(printer) {
+                Ok((link, device)) => (Ok(link), Some(device)),
+                Err(e) => (Err(e), None),
+            },
         };
         let link = match link {
             Ok(link) => link,
             Err(e) => {
-                checks.push(Check::new(
-                    check_name.as_str(),
-                    Outcome::Fail,
-                    e.to_string(),
-                ));
+                checks.push(Check::new(check_name, Outcome::Fail, e.to_string()));
                 continue;
             }
         };
-        let describe = link.describe();
+        let describe = match &simulated {
+            Some(_) => format!("simulated printer, {}", link.describe()),
+            None => link.describe(),
+        };
         let status = tokio::task::spawn_blocking(move || {
             use crate::devices::Printer;
             link.status()
         })
         .await
         .unwrap_or(PrinterStatus::Offline);
+        drop(simulated);
         checks.push(match status {
-            PrinterStatus::Ready => Check::new(check_name.as_str(), Outcome::Ok, format!("{describe}: ready")),
+            PrinterStatus::Ready => Check::new(check_name, Outcome::Ok, format!("{describe}: ready")),
             PrinterStatus::PaperLow => Check::new(
-                check_name.as_str(),
+                check_name,
                 Outcome::Warn,
                 format!("{describe}: paper low; load a new roll soon"),
             ),
             PrinterStatus::Offline => Check::new(
-                check_name.as_str(),
+                check_name,
                 Outcome::Fail,
                 format!(
                     "{describe}: no answer to a status query; is it on and connected, is the connection in the config right?"
                 ),
             ),
             other => Check::new(
-                check_name.as_str(),
+                check_name,
                 Outcome::Fail,
                 format!("{describe}: {}", other.message()),
             ),
         });
     }
     checks
+}
+
+/// A simulated printer the doctor asks, and the folder its pages would go to (a status query
+/// prints none): under the system's temporary directory, removed with it, so the doctor leaves
+/// the station's data directory as it found it.
+struct ScratchPrinter {
+    device: Option<crate::devices::sim_printer::SimPrinter>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for ScratchPrinter {
+    fn drop(&mut self) {
+        // The device first: it stops listening before its folder goes.
+        self.device = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A simulated device for `printer`, as the station starts one in simulation, and the station's
+/// link to it over TCP on loopback.
+fn simulated_printer(
+    printer: &crate::printer::setup::PrinterConfig,
+) -> std::io::Result<(crate::printer::link::LanguagePrinter, ScratchPrinter)> {
+    use crate::devices::sim_printer::SimPrinter;
+    use crate::printer::transport::PrinterConnection;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut scratch = ScratchPrinter {
+        device: None,
+        dir: std::env::temp_dir().join(format!(
+            "urna-doctor-printer-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
+    };
+    let emulated = printer.clone();
+    let device = scratch
+        .device
+        .insert(SimPrinter::new(scratch.dir.clone(), move || {
+            emulated.emulator()
+        })?);
+    let addr = device.serve_tcp()?;
+    let link = crate::printer::link::LanguagePrinter::new(
+        PrinterConnection::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+        printer.language(),
+        printer.timeouts,
+    )?;
+    Ok((link, scratch))
 }
