@@ -139,6 +139,16 @@ async fn a_deposit_moves_the_counters_and_the_backlog_drains_when_the_registry_a
     {
         assert!(!after.contains(private), "{private} in {after}");
     }
+    // The control page's simulated scan is counted as the serial scanner's are.
+    let sim_scan = json!({ "code": "URNA1:also-not-a-receipt" });
+    assert_eq!(
+        post(&client, &format!("{kiosk}/sim/scan"), Some(sim_scan)).await,
+        202
+    );
+    scrape_until(&client, &kiosk, "the simulated scan counted", |t| {
+        value(t, r#"urna_station_scans_total{result="damaged_receipt"}"#) == Some(2.0)
+    })
+    .await;
 
     // The registry comes up: the station pushes, and the backlog drains.
     let registry = start_registry(dir, registry_addr).await;

@@ -193,7 +193,8 @@ pub async fn run(
         // press; give the task its first samples before the control API can move a pin.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    drop(inputs_tx);
+    // The control page's simulated scans enter where the devices' inputs do (see `WebState`).
+    let web_inputs = inputs_tx;
     tasks.spawn(sync::run(
         log.clone(),
         config.station,
@@ -286,6 +287,7 @@ pub async fn run(
     let state = WebState {
         config: config.clone(),
         commands: commands_tx,
+        inputs: web_inputs,
         kiosk: kiosk_view,
         mailroom: mailroom_view,
         sync: sync_rx,

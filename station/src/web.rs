@@ -33,6 +33,9 @@ pub struct WebState {
     pub config: Arc<StationConfig>,
     /// Commands to the workflow.
     pub commands: mpsc::Sender<Command>,
+    /// Device inputs, the way the scanner and pin tasks send them: the control page's simulated
+    /// scans go this way so that they are counted as scans (`/metrics`) like real ones.
+    pub inputs: mpsc::Sender<Input>,
     /// The kiosk's screen (urn role).
     pub kiosk: Option<watch::Receiver<KioskView>>,
     /// The mailroom's screen (mailroom role).
@@ -409,7 +412,10 @@ struct SimPrinterFault {
 }
 
 async fn sim_scan(State(state): State<WebState>, Json(body): Json<SimScan>) -> Response {
-    send(&state, Command::Input(Input::Scanned(body.code))).await
+    match state.inputs.send(Input::Scanned(body.code)).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "station is shutting down").into_response(),
+    }
 }
 
 async fn sim_button(State(state): State<WebState>) -> Response {
