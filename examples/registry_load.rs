@@ -8,7 +8,8 @@
 //! does (three per envelope: deposit, receipt printed, drop seen), then lets every station push
 //! its backlog at the same moment through the stations' own signed client, each push waiting for
 //! the one before as a station's sync does. It checks that the registry acknowledges every event
-//! and prints the figures BENCHMARKS.md records.
+//! and prints the figures BENCHMARKS.md records. `URNA_BIN=path` measures another build of
+//! `urna` instead of `target/release/urna`.
 
 #[path = "common/registry_process.rs"]
 mod registry_process;
@@ -51,7 +52,10 @@ fn run() -> Result<()> {
     let stations: usize = arg(1, 500)?;
     let envelopes: usize = arg(2, 40)?;
     let per_push: usize = arg(3, 30)?;
-    let urna = PathBuf::from("target/release/urna");
+    // Another build of the registry may be measured beside this one (a before-and-after in the
+    // same minutes) without replacing the binary everyone else's tools use.
+    let urna = std::env::var_os("URNA_BIN")
+        .map_or_else(|| PathBuf::from("target/release/urna"), PathBuf::from);
     if !urna.exists() {
         bail!(
             "{} is missing: run `cargo build --release` first",

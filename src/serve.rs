@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::demo::wait_for_signal;
-use crate::systemd::{self, Notifier, Probe};
+use crate::systemd::{self, Check, Notifier, Probe};
 
 /// The register's file inside the registry's data directory (as `urna registry approve` reads it).
 pub const REGISTER_FILE: &str = "register.db";
@@ -52,6 +52,7 @@ pub async fn station(config_path: &Path) -> Result<()> {
         probe,
         serving,
         station_status,
+        None,
         move || trigger.trigger(),
     )
     .await
@@ -84,10 +85,25 @@ pub async fn registry(config_path: &Path) -> Result<()> {
         .await
         .with_context(|| format!("listen = {} is not free", config.listen))?;
     // The residents' status form: public (no clerk session to hold, no refusal logged) and cheap.
-    // An answer means the accept loop and a runtime worker move; no public GET reads the register
-    // itself, so a stuck register connection shows in the requests that need it, not here.
+    // An answer means the accept loop and a runtime worker move, nothing more: no public GET
+    // reads the register, and none should be made to (a public route's answer must not carry
+    // the register's paths or errors). The register is asked in-process instead, on the
+    // connection and lock pushes are stored through: it must be able to take its write lock
+    // within the probe's time (a hung writer, a disk that no longer answers, another program
+    // holding the file's write lock). Until it can, no ping: systemd restarts the registry after
+    // WatchdogSec, and `systemctl status` says why. A write held longer than WatchdogSec would
+    // count as a hang too; ingest's commits take milliseconds.
     let probe = Probe::new(config.listen, "/status");
     let serving = format!("registry serving on {}", config.listen);
+    let register = registry.clone();
+    let check = Check {
+        what: "the register",
+        run: Box::new(move || {
+            let register = register.clone();
+            Box::pin(async move { register.probe_store().await.map_err(|e| e.to_string()) })
+        }),
+        healthy: serving.clone(),
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
         registry::serve(listener, registry, async move {
@@ -102,6 +118,7 @@ pub async fn registry(config_path: &Path) -> Result<()> {
         probe,
         serving,
         |_| None,
+        Some(check),
         move || {
             let _ = stop_tx.send(());
         },
@@ -110,13 +127,15 @@ pub async fn registry(config_path: &Path) -> Result<()> {
 }
 
 /// Waits for the service in `running` to answer `probe`, says READY=1, pings the watchdog while
-/// it answers, and on Ctrl-C or SIGTERM says STOPPING=1, calls `stop` and waits for it to end.
+/// it answers (and `check` passes), and on Ctrl-C or SIGTERM says STOPPING=1, calls `stop` and
+/// waits for it to end.
 async fn supervise<E>(
     mut running: JoinHandle<std::result::Result<(), E>>,
     notifier: Arc<Notifier>,
     probe: Probe,
     serving: String,
     status: fn(&[u8]) -> Option<String>,
+    check: Option<Check>,
     stop: impl FnOnce(),
 ) -> Result<()>
 where
@@ -135,9 +154,15 @@ where
     }
     tracing::info!("{serving}");
     notifier.ready(&serving);
-    let watchdog = notifier
-        .watchdog_interval()
-        .map(|every| tokio::spawn(systemd::watchdog(notifier.clone(), every, probe, status)));
+    let watchdog = notifier.watchdog_interval().map(|every| {
+        tokio::spawn(systemd::watchdog(
+            notifier.clone(),
+            every,
+            probe,
+            status,
+            check,
+        ))
+    });
     let finished = tokio::select! {
         finished = &mut running => Some(finished),
         () = &mut signal => None,

@@ -8,11 +8,13 @@
 //!
 //! Liveness is proven, not assumed: the watchdog pings only after the service answered an HTTP
 //! request on its own listener, so a wedged accept loop or a runtime whose workers are all
-//! stuck stops the pings and systemd restarts the service (`WatchdogSec=` in the units).
+//! stuck stops the pings and systemd restarts the service (`WatchdogSec=` in the units). What
+//! that answer does not prove (the registry's register) is a [`Check`] asked beside it.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -173,37 +175,111 @@ impl Probe {
     }
 }
 
-/// Pings the watchdog every `interval` for as long as the service answers its probe; `status`
-/// turns an answer's body into a STATUS line when it says more than "alive" (the station's sync).
-/// Runs until aborted.
+/// What answers to the check's question: `Ok`, or why not.
+pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Something the service needs that an HTTP answer does not prove (the registry's register),
+/// asked beside the probe: no ping while it fails or has not answered.
+pub struct Check {
+    /// What it checks, for the journal and STATUS (`the register`).
+    pub what: &'static str,
+    /// Asks it once.
+    pub run: Box<dyn Fn() -> CheckFuture + Send + Sync>,
+    /// The STATUS line to go back to once it answers again.
+    pub healthy: String,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check").field("what", &self.what).finish()
+    }
+}
+
+/// One [`Check`] at a time: a question still unanswered at the next tick is waited on again,
+/// never asked a second time, so a store that hangs holds one task, not one per tick.
+struct Asking {
+    check: Check,
+    pending: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Asking {
+    async fn ask(&mut self, within: Duration) -> Result<(), String> {
+        let run = &self.check.run;
+        let task = self.pending.get_or_insert_with(|| tokio::spawn(run()));
+        match tokio::time::timeout(within, task).await {
+            Ok(joined) => {
+                self.pending = None;
+                joined.unwrap_or_else(|e| Err(e.to_string()))
+            }
+            Err(_) => Err(format!("no answer within {within:?}")),
+        }
+    }
+}
+
+/// Pings the watchdog every `interval` for as long as the service answers its probe and `check`
+/// (if any) passes; `status` turns an answer's body into a STATUS line when it says more than
+/// "alive" (the station's sync). Runs until aborted.
 pub async fn watchdog(
     notifier: std::sync::Arc<Notifier>,
     interval: Duration,
     probe: Probe,
     status: fn(&[u8]) -> Option<String>,
+    check: Option<Check>,
 ) {
     let mut last_status = None;
+    let mut check = check.map(|check| Asking {
+        check,
+        pending: None,
+    });
+    // Why the check last failed, while it does: STATUS changes only when this does.
+    let mut failing: Option<String> = None;
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match probe.ask(interval).await {
-            Some((_, body)) => {
-                notifier.notify("WATCHDOG=1");
-                let now = status(&body);
-                if now.is_some() && now != last_status {
-                    if let Some(text) = &now {
-                        notifier.status(text);
-                    }
-                    last_status = now;
-                }
+        // Side by side, so that one tick waits at most one interval.
+        let (answer, checked) = tokio::join!(probe.ask(interval), async {
+            match &mut check {
+                Some(asking) => asking.ask(interval).await,
+                None => Ok(()),
             }
+        });
+        let what = check.as_ref().map_or("", |asking| asking.check.what);
+        match (&answer, checked) {
+            (Some(_), Ok(())) => notifier.notify("WATCHDOG=1"),
             // No ping: if this lasts past WatchdogSec, systemd restarts the service.
-            None => tracing::warn!(
-                "watchdog: no answer on {}{} within {interval:?}",
-                probe.addr,
-                probe.path
-            ),
+            (None, _) => {
+                tracing::warn!(
+                    "watchdog: no answer on {}{} within {interval:?}",
+                    probe.addr,
+                    probe.path
+                );
+                continue;
+            }
+            (Some(_), Err(why)) => {
+                tracing::warn!("watchdog: {what} does not answer: {why}");
+                if failing.as_ref() != Some(&why) {
+                    notifier.status(&format!("{what} does not answer: {why}"));
+                    failing = Some(why);
+                }
+                continue;
+            }
+        }
+        if failing.take().is_some() {
+            tracing::info!("watchdog: {what} answers again");
+            if let Some(asking) = &check {
+                notifier.status(&asking.check.healthy);
+            }
+            last_status = None;
+        }
+        if let Some((_, body)) = answer {
+            let now = status(&body);
+            if now.is_some() && now != last_status {
+                if let Some(text) = &now {
+                    notifier.status(text);
+                }
+                last_status = now;
+            }
         }
     }
 }
@@ -248,6 +324,7 @@ mod tests {
             Duration::from_millis(50),
             probe,
             |_| None,
+            None,
         ));
         tokio::time::sleep(Duration::from_millis(400)).await;
         dog.abort();
@@ -270,6 +347,7 @@ mod tests {
             Duration::from_millis(50),
             Probe::new(addr, "/"),
             |body| Some(String::from_utf8_lossy(body).into_owned()),
+            None,
         ));
         tokio::time::sleep(Duration::from_millis(400)).await;
         dog.abort();
@@ -283,6 +361,50 @@ mod tests {
             1,
             "{got:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_check_that_hangs_stops_the_pings_and_is_asked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = live.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = live.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = asked.clone();
+        let check = Check {
+            what: "the store",
+            run: Box::new(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Box::pin(std::future::pending())
+            }),
+            healthy: "serving".into(),
+        };
+        let dog = tokio::spawn(watchdog(
+            Arc::new(notifier_to(&path)),
+            Duration::from_millis(50),
+            Probe::new(addr, "/"),
+            |_| None,
+            Some(check),
+        ));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        dog.abort();
+        let got = received(&socket);
+        assert!(!got.iter().any(|m| m == "WATCHDOG=1"), "{got:?}");
+        assert_eq!(
+            got,
+            vec!["STATUS=the store does not answer: no answer within 50ms".to_owned()]
+        );
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -260,3 +260,74 @@ fn without_a_listening_notify_socket_the_services_run_and_stop_as_before() {
         }
     }
 }
+
+/// Waits for the first notification `wanted` accepts, and returns it.
+fn wait_for(
+    rx: &mpsc::Receiver<(String, bool, Instant)>,
+    log: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    loop {
+        let (message, _, _) = next(rx, log);
+        if wanted(&message) {
+            return message;
+        }
+    }
+}
+
+#[test]
+fn the_registry_feeds_the_watchdog_only_while_its_register_can_take_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    let config = registry_config(root, port);
+    let socket_path = root.join("registry.notify");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let log = root.join("registry.log");
+    let service = start(
+        &["registry", "serve", "--config", config.to_str().unwrap()],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+        &log,
+    );
+    let messages = listen(socket, port);
+    wait_for(&messages, &log, |m| m == "WATCHDOG=1");
+
+    // Another program holds the register's write lock, as an admin's `sqlite3` left inside a
+    // transaction would: no push could be stored.
+    let other = rusqlite::Connection::open(root.join("registry").join("register.db")).unwrap();
+    other.busy_timeout(Duration::from_secs(10)).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The register's own error, once its busy timeout ran out, says why in `systemctl status`.
+    // The question that got it was asked under the lock, and the next one is asked only after
+    // it: no ping can follow until the lock is gone.
+    let why = wait_for(&messages, &log, |m| {
+        m.starts_with("STATUS=the register does not answer") && m.contains("locked")
+    });
+    assert!(!why.contains(root.to_str().unwrap()), "{why}");
+    let quiet_until = Instant::now() + Duration::from_secs(2);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        if let Ok((message, _, _)) = messages.recv_timeout(left) {
+            assert_ne!(message, "WATCHDOG=1", "a ping while the register is locked");
+        }
+    }
+    // The HTTP server itself answers all along: only the register is stuck.
+    assert!(answers(port), "the HTTP server stopped answering");
+
+    // Lock released: the pings come back, and so does the serving line.
+    other.execute_batch("ROLLBACK").unwrap();
+    wait_for(&messages, &log, |m| m == "WATCHDOG=1");
+    wait_for(&messages, &log, |m| {
+        m.starts_with("STATUS=registry serving on")
+    });
+
+    service.sigterm();
+    let status = service.wait();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}

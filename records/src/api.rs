@@ -5,6 +5,7 @@
 //! | `POST /api/stations/{code}/events` | [`PushRequest`] | 200 [`PushResponse`]; 401 unsigned, unknown, pending or revoked key (the message names the fingerprint to approve); 409 fork; 422 chain break ([`ApiError`]) |
 //! | `POST /api/stations/{code}/keys` | `{"statement": …}`, a key rotation signed by the old and the new key ([`crate::rotation`]) | 200 (again: `replayed`); 401 old key unknown, revoked or not approved; 409 a different successor |
 //! | `GET /api/stations/{code}/acknowledged` | — | 200 [`PushResponse`] |
+//! | `POST /api/stations/{code}/report` | [`StationReport`], signed like a push | 204; 400 not a report; 401 as a push; 404 from a registry older than reports |
 //! | `GET /api/intakes/{id}` | — | 200 [`IntakeView`]; 404 |
 //! | `POST /api/receipts/verify` | the receipt text (`text/plain`) | 200 [`ReceiptVerdict`] |
 //! | `GET /api/alerts` | — | 200 [`DeviceAlerts`] |
@@ -41,6 +42,26 @@ pub struct PushRequest {
 pub struct PushResponse {
     /// Every event up to and including this seq is stored.
     pub acknowledged: u64,
+}
+
+/// Largest station report body the registry reads, in bytes: a report is a few numbers, and
+/// this leaves room for the fields later versions add.
+pub const MAX_REPORT_BYTES: usize = 4 * 1024;
+
+/// What a station says about itself besides its events, sent after its sync rounds (at most
+/// about once a minute, and when its backlog has drained): the registry keeps the latest one
+/// and shows the station's backlog from it.
+///
+/// Versioning: a field added later is optional (`#[serde(default)]`), so a newer registry still
+/// reads an older station's report. An older registry refuses a report with a field it does not
+/// know (400, unknown fields are denied) or does not have the route at all (404); a station then
+/// stops reporting for a while and carries on syncing, so a newer station never depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationReport {
+    /// The highest seq in the station's own log (0 for an empty log). The registry's backlog
+    /// for the station is this minus the last seq it holds, never below 0.
+    pub log_tip: u64,
 }
 
 /// What went wrong, for any 4xx answer.
@@ -285,4 +306,29 @@ pub struct CollectionView {
     pub staff: [String; 2],
     /// The deposits made since the collection before, oldest first.
     pub deposits: Vec<CollectedDeposit>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_station_report_is_one_number_and_nothing_else() {
+        let report = StationReport { log_tip: 42 };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(text, r#"{"log_tip":42}"#);
+        assert_eq!(
+            serde_json::from_str::<StationReport>(&text).unwrap(),
+            report
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"log_tip":-1}"#,
+            r#"{"log_tip":"42"}"#,
+            r#"{"log_tip":42,"more":1}"#,
+        ] {
+            assert!(serde_json::from_str::<StationReport>(bad).is_err(), "{bad}");
+        }
+    }
 }

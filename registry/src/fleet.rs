@@ -1,6 +1,16 @@
 //! Fleet health, for the admin: per station when it was last seen, how far the registry holds its
-//! log, its printer, how full its urn is, whether its clock is trusted, its open alarms and
-//! device alerts; `/admin/stations` (HTML) and `GET /api/fleet` (JSON), admins only.
+//! log and how much of it the station still has to send (its backlog), its printer, how full its
+//! urn is, whether its clock is trusted, its open alarms and device alerts; `/admin/stations`
+//! (HTML) and `GET /api/fleet` (JSON), admins only.
+//!
+//! The backlog is the station's log tip as it last reported it ([`crate::station_report`])
+//! minus the last seq the registry holds now, never below 0; unknown until the station's first
+//! report (a station older than reports never sends one). It is read against the register as it
+//! is now, so pushes drain it between reports; a stale report can only make it look smaller than
+//! it is, which is why the report's time is shown beside it. No fleet alert is raised on it: a
+//! backlog after an outage is normal and drains by itself, so only one that stops draining would
+//! be worth an alert, which needs a threshold of its own; `/metrics` carries the figure and the
+//! report's age for whatever rule the office's monitoring sets.
 //!
 //! "Last seen" is the time of the station's last signed request the registry accepted (a push, a
 //! look-up of its acknowledged seq, a read); it is marked by [`seen`] outside ingest's
@@ -30,6 +40,7 @@ use crate::notify::Notice;
 use crate::openapi::schemas;
 use crate::pages::{escape, page, time_html};
 use crate::registry::Registry;
+use crate::station_report::StoredReport;
 use crate::store::KeyState;
 
 fn now_ms() -> i64 {
@@ -110,8 +121,13 @@ pub struct StationHealth {
     pub last_seen_ms: Option<i64>,
     /// Quiet for longer than `[fleet] silent_after_secs` (only a station with an approved key).
     pub silent: bool,
-    /// Events the station holds but has not pushed: the station does not report it, so `None`.
+    /// Events the station holds but the registry does not: its last reported log tip minus
+    /// [`StationHealth::acknowledged`], never below 0; `None` before its first report.
     pub backlog: Option<u64>,
+    /// The highest seq of its own log, as it last reported; `None` before its first report.
+    pub reported_log_tip: Option<u64>,
+    /// When that report came (registry clock, unix ms).
+    pub reported_ms: Option<i64>,
     /// The last seq the registry holds of it.
     pub acknowledged: u64,
     /// That event's time as the station recorded it (unix ms).
@@ -152,9 +168,13 @@ impl Fleet {
 /// Reads every station's health now.
 pub async fn fleet(registry: &Registry) -> Result<Fleet> {
     let store = registry.store();
-    let facts = tokio::task::spawn_blocking(move || store.station_facts())
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
+    let (facts, reports) = tokio::task::spawn_blocking(move || {
+        Ok::<_, Error>((store.station_facts()?, store.station_reports()?))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
+    let reports: BTreeMap<StationCode, StoredReport> =
+        reports.into_iter().map(|r| (r.station, r)).collect();
     let stations = registry.stations().await?;
     let keys = registry.station_keys().await?;
     let alarms = registry.alarms().await?;
@@ -205,13 +225,17 @@ pub async fn fleet(registry: &Registry) -> Result<Fleet> {
         let urn_fill = fact
             .filter(|f| f.urn_collected || f.urn_deposits_since_collection > 0)
             .map(|f| f.urn_deposits_since_collection);
+        let acknowledged = fact.map_or(0, |f| f.acknowledged);
+        let report = reports.get(&station.code);
         out.push(StationHealth {
             name: station.name,
             key_state: key_state.name().to_owned(),
             last_seen_ms,
             silent,
-            backlog: None,
-            acknowledged: fact.map_or(0, |f| f.acknowledged),
+            backlog: crate::station_report::backlog(report.map(|r| r.log_tip), acknowledged),
+            reported_log_tip: report.map(|r| r.log_tip),
+            reported_ms: report.map(|r| r.received_ms),
+            acknowledged,
             last_event_ms: fact.and_then(|f| f.last_event.map(|t| t.unix_ms)),
             clock_trusted: fact.and_then(|f| f.last_event.map(|t| t.trusted)),
             printer: if printer_faults.is_empty() {
@@ -273,6 +297,18 @@ fn ms_html(ms: Option<i64>) -> String {
             trusted: true,
         }),
         None => "nigdy / never".to_owned(),
+    }
+}
+
+/// The backlog cell: the figure and when the station reported, or "—" before any report.
+fn backlog_html(s: &StationHealth) -> String {
+    match (s.backlog, s.reported_ms) {
+        (Some(events), Some(at)) => format!(
+            "<span class=\"backlog\">{events}</span><br><small>zgłoszono / reported {}</small>",
+            ms_html(Some(at))
+        ),
+        (Some(events), None) => format!("<span class=\"backlog\">{events}</span>"),
+        (None, _) => "<span class=\"backlog\">—</span>".to_owned(),
     }
 }
 
@@ -377,9 +413,7 @@ pub(crate) async fn page_handler(State(state): State<AppState>, clerk: Clerk) ->
             class = if s.silent { " class=\"silent\"" } else { "" },
             name = escape(&s.name),
             seen = ms_html(s.last_seen_ms),
-            backlog = s
-                .backlog
-                .map_or_else(|| "nieznane / unknown".to_owned(), |b| b.to_string()),
+            backlog = backlog_html(s),
             ack = s.acknowledged,
             last = ms_html(s.last_event_ms),
         );
@@ -388,9 +422,11 @@ pub(crate) async fn page_handler(State(state): State<AppState>, clerk: Clerk) ->
         "<p><a href=\"/\">← Przesyłki / Intakes</a> · <a href=\"/reports\">Raporty / Reports</a> · \
          <a href=\"/admin/deliveries\">Powiadomienia / Notifications</a></p>\
          <h1>Stacje / Stations</h1>{silent}\
-         <p>Zaległość stacji nie jest zgłaszana; rejestr podaje ostatni przyjęty numer i czas \
-         ostatniego zdarzenia. / The stations do not report their backlog; the registry shows the \
-         last seq it holds and the last event's time.</p>\
+         <p>Zaległość: zdarzenia w dzienniku stacji, których rejestr jeszcze nie ma (numer \
+         ostatniego zdarzenia, który stacja zgłosiła, minus ostatni przyjęty numer); „—”: stacja \
+         jeszcze jej nie zgłosiła. / Backlog: events in the station's log that the registry does \
+         not hold yet (the last seq the station reported minus the last seq held); “—”: the \
+         station has not reported it yet.</p>\
          <table><thead><tr><th>Stacja / Station</th><th>Stan / State</th>\
          <th>Ostatnio widziana / Last seen</th><th>Zaległość / Backlog</th>\
          <th>Przyjęte do nr / Acknowledged seq</th><th>Ostatnie zdarzenie / Last event</th>\

@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
-use records::api::{ApiError, MAX_PUSH_BYTES, MAX_PUSH_EVENTS, PushRequest};
+use records::api::{
+    ApiError, MAX_PUSH_BYTES, MAX_PUSH_EVENTS, MAX_REPORT_BYTES, PushRequest, StationReport,
+};
 use records::rotation::RotationRequest;
 use records::{IntakeId, StationCode};
 use serde::Deserialize;
@@ -90,6 +92,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(push_events).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)))
         .routes(routes!(acknowledged))
+        .routes(routes!(station_report).layer(DefaultBodyLimit::max(MAX_REPORT_BYTES)))
         .routes(routes!(rotate_key).layer(DefaultBodyLimit::max(MAX_ROTATION_BODY)))
         .routes(routes!(search_json))
         .routes(routes!(intake_json))
@@ -286,8 +289,9 @@ async fn push_events(
             ),
         ));
     }
-    signed.require(&state, code).await?;
-    let answer = state.registry.push(code, request.events).await?;
+    // The signature, the nonce and the push in one trip to the blocking pool, the nonce
+    // committed with the events.
+    let answer = signed.push(&state, code, request.events).await?;
     Ok(Json(answer).into_response())
 }
 
@@ -313,6 +317,45 @@ async fn acknowledged(
     signed.optional(Some(code))?;
     let acknowledged = state.registry.acknowledged(code).await?;
     Ok(Json(records::api::PushResponse { acknowledged }).into_response())
+}
+
+/// What a station reports about itself: its log's tip, from which the fleet view shows its
+/// backlog ([`crate::station_report`]). Signed and checked exactly as a push.
+#[utoipa::path(
+    post,
+    path = "/api/stations/{code}/report",
+    tag = "stations",
+    params(("code" = String, Path, description = "The station's code, e.g. `GW7K`")),
+    request_body(content = schemas::StationReport, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Kept as the station's latest report"),
+        (status = 400, description = "Not a station report (nothing is kept)", body = schemas::ApiError),
+        (status = 401, description = "Unsigned, unknown, pending or revoked key, a replayed nonce, or a bad signature", body = schemas::ApiError),
+        (status = 413, description = "Body over 4 KiB", body = schemas::ApiError),
+    ),
+    security(("station_signature" = [])),
+)]
+async fn station_report(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    signed: Result<Signed, Failure>,
+) -> Result<Response, Failure> {
+    let code = parse_station(&code)?;
+    let signed = signed?;
+    // As a push: a malformed body is a 400 whoever sent it, and reading it keeps nothing.
+    let report: StationReport = serde_json::from_slice(&signed.body).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "To nie jest raport stacji (oczekiwano {{\"log_tip\": liczba}}) / \
+                 Not a station report (expected {{\"log_tip\": number}}): {e}"
+            ),
+        )
+    })?;
+    signed.require(&state, code).await?;
+    state.registry.record_report(code, report).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(

@@ -25,6 +25,8 @@
 //! - [`reports`] — `/reports`: deposits per urn and day, hold durations (SVG), the daily
 //!   figures (table, CSV); [`fleet`] — `/admin/stations`, `/api/fleet`: each station's health,
 //!   and the watcher that notices silent ones; [`insight`] — what both read from the store;
+//!   [`station_report`] — what stations report about themselves (their log's tip, for the
+//!   backlog the fleet view shows);
 //! - [`retention`] — `urna registry retention`: removing what the office's archival rules allow;
 //! - [`metrics`] — `/metrics`: Prometheus counters and the fleet's health, for the IT admin;
 //! - [`error`] — [`Error`], the crate's one error type.
@@ -63,6 +65,7 @@ pub mod request_auth;
 pub mod retention;
 pub mod search;
 pub mod sqlite;
+pub mod station_report;
 pub mod store;
 pub mod webhook;
 

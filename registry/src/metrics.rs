@@ -343,8 +343,10 @@ pub async fn render(registry: &Registry) -> Result<String> {
 
     let stations = Family::<KeyStateLabels, Gauge>::default();
     let station_gauge = || Family::<StationLabels, Gauge>::default();
+    let age_gauge = Family::<StationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default;
+    let report_age = age_gauge();
     let (seen_age, silent, acknowledged, clock, printer, fill, full, alerts, alarms, backlog) = (
-        Family::<StationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default(),
+        age_gauge(),
         station_gauge(),
         station_gauge(),
         station_gauge(),
@@ -389,6 +391,11 @@ pub async fn render(registry: &Registry) -> Result<String> {
             backlog
                 .get_or_create(&l)
                 .set(i64::try_from(events).unwrap_or(i64::MAX));
+        }
+        if let Some(reported) = s.reported_ms {
+            report_age
+                .get_or_create(&l)
+                .set(fleet.now_ms.saturating_sub(reported).max(0) as f64 / 1000.0);
         }
     }
     now.register(
@@ -443,8 +450,14 @@ pub async fn render(registry: &Registry) -> Result<String> {
     );
     now.register(
         "station_backlog_events",
-        "Events the station holds but has not pushed, as it last reported",
+        "Events the station holds that the registry does not: the log tip it last reported minus \
+         the last seq held, never below 0 (absent before its first report)",
         backlog,
+    );
+    now.register(
+        "station_report_age_seconds",
+        "Seconds since the station's last report of its log tip, which the backlog is read from",
+        report_age,
     );
 
     let mut out = String::with_capacity(16 * 1024 + 600 * fleet.stations.len());

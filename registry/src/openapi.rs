@@ -258,6 +258,16 @@ pub mod schemas {
         acknowledged: u64,
     }
 
+    /// What a station reports about itself besides its events (at most 4 KiB). Fields added
+    /// later are optional; an unknown field is refused (400).
+    #[derive(Debug, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct StationReport {
+        /// The highest seq in the station's own log (0 for an empty log; at most 2^63 − 1).
+        #[schema(minimum = 0)]
+        log_tip: u64,
+    }
+
     /// A key rotation statement signed by the old and the new key.
     #[derive(Debug, ToSchema)]
     #[serde(deny_unknown_fields)]
@@ -606,9 +616,15 @@ pub mod schemas {
         last_seen_ms: Option<i64>,
         /// Quiet for longer than `[fleet] silent_after_secs`.
         silent: bool,
-        /// Events held but not pushed (the station does not report it: null).
+        /// Events the station holds that the registry does not: its reported log tip minus
+        /// `acknowledged`, never below 0; null before its first report.
         #[schema(minimum = 0)]
         backlog: Option<u64>,
+        /// The highest seq of its own log, as it last reported; null before its first report.
+        #[schema(minimum = 0)]
+        reported_log_tip: Option<u64>,
+        /// When that report came (registry clock, unix ms).
+        reported_ms: Option<i64>,
         /// The last seq the registry holds of it.
         #[schema(minimum = 0)]
         acknowledged: u64,
@@ -777,7 +793,7 @@ mod tests {
             trusted: false,
         };
         let key = records::SigningKey::from_bytes(&[1; 32]);
-        let fleet = crate::fleet::Fleet {
+        let mut fleet = crate::fleet::Fleet {
             now_ms: 1,
             silent_after_secs: 900,
             stations: vec![crate::fleet::StationHealth {
@@ -786,7 +802,9 @@ mod tests {
                 key_state: "approved".into(),
                 last_seen_ms: None,
                 silent: true,
-                backlog: None,
+                backlog: Some(4),
+                reported_log_tip: Some(7),
+                reported_ms: Some(5),
                 acknowledged: 3,
                 last_event_ms: Some(2),
                 clock_trusted: Some(false),
@@ -804,6 +822,13 @@ mod tests {
                 }],
             }],
         };
+        // A station that never reported: the same shape, with nulls.
+        let mut unreported = fleet.stations[0].clone();
+        unreported.code = "MR22".into();
+        unreported.backlog = None;
+        unreported.reported_log_tip = None;
+        unreported.reported_ms = None;
+        fleet.stations.push(unreported);
         let cases: Vec<(&str, Value)> = vec![
             (
                 "ApiError",
@@ -830,6 +855,10 @@ mod tests {
             (
                 "PushResponse",
                 serde_json::to_value(PushResponse { acknowledged: 4 }).unwrap(),
+            ),
+            (
+                "StationReport",
+                serde_json::to_value(StationReport { log_tip: 12 }).unwrap(),
             ),
             (
                 "IntakeView",

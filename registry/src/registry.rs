@@ -1,7 +1,7 @@
 //! The [`Registry`]: enrolment, ingest of station pushes, the register's queries and receipt
 //! checks, over any [`RegisterStore`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,7 @@ use crate::search::{ExportRow, HoldTimes, MAX_CSV_ROWS, Search};
 use crate::sqlite::SqliteStore;
 use crate::store::{
     Alarm, AlertChange, ForkEvidence, IntakeRecord, KeyState, NewEvent, RegisterStore,
-    RotationRecord, StationAppend, StationKeyRecord, StationRecord,
+    RequestNonce, RotationRecord, StationAppend, StationKeyRecord, StationRecord,
 };
 use crate::store::{ClerkRecord, ClerkRole, SessionRecord};
 
@@ -58,6 +58,10 @@ struct Inner {
     pushing: tokio::sync::Semaphore,
     // Verified pushes waiting for the next commit; see `Inner::store_verified`.
     write_queue: Mutex<Vec<Arc<WriteJob>>>,
+    // Request nonces taken but not committed yet (a push's rides in the push's own commit).
+    // With the register they make the set of nonces seen: a replay racing its original, or
+    // arriving while the original is being written, finds it here. See `Registry::claim_nonce`.
+    nonces: Mutex<HashSet<(KeyId, String)>>,
     // Signs the registry's own events (acknowledgements); unset for a registry over a bare
     // store, which then records none. Set once, right after construction.
     key: std::sync::OnceLock<RegistryKey>,
@@ -75,10 +79,17 @@ struct Staged {
     /// What they open or close on the station's device alerts, in seq order, so that a fault
     /// raised and cleared within one push ends closed.
     alerts: Vec<AlertChange>,
+    /// The nonce of the request that brought them, committed with them.
+    nonce: Option<RequestNonce>,
 }
 
 impl Staged {
-    fn new(code: StationCode, verified: Vec<(Event, Hash)>, signed: &[SignedEvent]) -> Self {
+    fn new(
+        code: StationCode,
+        verified: Vec<(Event, Hash)>,
+        signed: &[SignedEvent],
+        nonce: Option<RequestNonce>,
+    ) -> Self {
         let new_events = verified
             .iter()
             .zip(signed)
@@ -107,6 +118,7 @@ impl Staged {
             events: verified.into_iter().map(|(e, _)| e).collect(),
             new_events,
             alerts,
+            nonce,
         }
     }
 
@@ -131,6 +143,34 @@ impl WriteJob {
 
     fn take(&self) -> Option<Result<u64>> {
         self.outcome.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// A request nonce taken by [`Registry::claim_nonce`] and not committed yet; given back when
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct NonceClaim {
+    inner: Arc<Inner>,
+    nonce: RequestNonce,
+}
+
+impl NonceClaim {
+    /// Commits the nonce alone, for a request that stores nothing else. Not waiting for the disk
+    /// (see [`RegisterStore::remember_nonce`]): only a power cut can lose it, and the request
+    /// it refuses again changed nothing. `false` when the register held it already. Blocking.
+    pub(crate) fn remember(self) -> Result<bool> {
+        let n = &self.nonce;
+        self.inner
+            .store
+            .remember_nonce(n.key, &n.nonce, n.seen_ms, n.forget_before_ms)
+    }
+}
+
+impl Drop for NonceClaim {
+    fn drop(&mut self) {
+        if let Ok(mut taken) = self.inner.nonces.lock() {
+            taken.remove(&(self.nonce.key, std::mem::take(&mut self.nonce.nonce)));
+        }
     }
 }
 
@@ -204,6 +244,7 @@ impl Registry {
                 stations: std::array::from_fn(|_| Mutex::new(())),
                 pushing: tokio::sync::Semaphore::new(PUSH_WORKERS),
                 write_queue: Mutex::new(Vec::new()),
+                nonces: Mutex::new(HashSet::new()),
                 key: std::sync::OnceLock::new(),
                 metrics: crate::metrics::Metrics::default(),
             }),
@@ -218,6 +259,12 @@ impl Registry {
     /// The counters `/metrics` shows.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Whether the register could store a push now ([`RegisterStore::probe_write`]), on the
+    /// connection and lock the pushes use: what the service watchdog asks besides an HTTP answer.
+    pub async fn probe_store(&self) -> Result<()> {
+        self.blocking(|inner| inner.store.probe_write()).await
     }
 
     /// The store, for the notification worker and its admin routes ([`crate::notifier`]).
@@ -407,37 +454,99 @@ impl Registry {
             .collect())
     }
 
-    /// The key with this id, in whatever state.
-    pub(crate) async fn station_key(&self, id: KeyId) -> Result<Option<StationKeyRecord>> {
-        self.blocking(move |inner| inner.store.station_key(id))
-            .await
+    // A signed request's checks run on the blocking pool in one trip with what the request then
+    // does (for a push, the push itself): each trip is a thread hand-over there and back, and
+    // at a few thousand requests a second those hand-overs cost more than the lookups.
+
+    /// The key with this id, in whatever state. Blocking.
+    pub(crate) fn station_key_now(&self, id: KeyId) -> Result<Option<StationKeyRecord>> {
+        self.inner.store.station_key(id)
     }
 
     /// Notes a key that proved possession by signing a request: pending if new, `last_seen`
-    /// otherwise; `false` when too many keys are pending to record another.
-    pub(crate) async fn note_key(&self, code: StationCode, key: VerifyingKey) -> Result<bool> {
-        self.blocking(move |inner| {
-            // Refuses weak keys before anything is stored.
-            KeyRing::new().add(key)?;
-            inner.store.note_key(code, &key, now_ms(), MAX_PENDING_KEYS)
-        })
-        .await
+    /// otherwise; `false` when too many keys are pending to record another. Blocking.
+    pub(crate) fn note_key_now(&self, code: StationCode, key: VerifyingKey) -> Result<bool> {
+        // Refuses weak keys before anything is stored.
+        KeyRing::new().add(key)?;
+        self.inner
+            .store
+            .note_key(code, &key, now_ms(), MAX_PENDING_KEYS)
     }
 
-    /// Remembers a request nonce for `keep_ms`; `false` when it was seen within that time.
-    pub(crate) async fn remember_nonce(
+    /// Takes a request nonce, to be remembered for `keep_ms`: `None` when it was seen within that
+    /// time, or is held by a request not committed yet (a replay racing its original, or sent
+    /// while the original is being written). The claim holds the nonce until it is committed,
+    /// with the push's events ([`Registry::push_claimed`]) or alone ([`NonceClaim::remember`]),
+    /// and gives it back when dropped. Blocking.
+    pub(crate) fn claim_nonce(
         &self,
         key: KeyId,
-        nonce: String,
+        nonce: &str,
         keep_ms: i64,
-    ) -> Result<bool> {
-        self.blocking(move |inner| {
-            let now = now_ms();
-            inner
-                .store
-                .remember_nonce(key, &nonce, now, now.saturating_sub(keep_ms))
-        })
-        .await
+    ) -> Result<Option<NonceClaim>> {
+        let now = now_ms();
+        let nonce = RequestNonce {
+            key,
+            nonce: nonce.to_owned(),
+            seen_ms: now,
+            forget_before_ms: now.saturating_sub(keep_ms),
+        };
+        if !self
+            .inner
+            .taken_nonces()?
+            .insert((key, nonce.nonce.clone()))
+        {
+            return Ok(None);
+        }
+        let claim = NonceClaim {
+            inner: Arc::clone(&self.inner),
+            nonce,
+        };
+        // Read only once claimed: a request holding this nonce gives it back only after its
+        // commit, so this read sees that commit whenever it no longer finds the claim.
+        let n = &claim.nonce;
+        if self
+            .inner
+            .store
+            .nonce_seen(n.key, &n.nonce, n.forget_before_ms)?
+        {
+            return Ok(None);
+        }
+        Ok(Some(claim))
+    }
+
+    /// A turn among the pushes allowed on the blocking pool at once ([`PUSH_WORKERS`]).
+    pub(crate) async fn push_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.inner
+            .pushing
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))
+    }
+
+    /// [`Registry::push`] for a signed request whose nonce `claim` holds, on the blocking pool,
+    /// during a [`Registry::push_turn`]. The nonce is committed in the same transaction as the
+    /// events when any are stored (so that it survives a crash whenever they do), and alone
+    /// otherwise; before the answer either way.
+    pub(crate) fn push_claimed(
+        &self,
+        code: StationCode,
+        events: &[SignedEvent],
+        claim: NonceClaim,
+    ) -> Result<PushResponse> {
+        let mut nonce_stored = false;
+        let pushed = self
+            .inner
+            .push(code, events, Some(&claim.nonce), &mut nonce_stored);
+        if let Err(e) = &pushed {
+            self.inner.metrics.push_refused(e);
+        }
+        if !nonce_stored && !claim.remember()? {
+            // Claimed, so in no commit of this registry: only another process writing this
+            // register could have stored it.
+            tracing::warn!(station = %code, "a push's nonce was already in the register");
+        }
+        pushed
     }
 
     /// Whether a station with this code is enrolled (approved or not).
@@ -479,7 +588,9 @@ impl Registry {
             .acquire()
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
-        let pushed = self.blocking(move |inner| inner.push(code, &events)).await;
+        let pushed = self
+            .blocking(move |inner| inner.push(code, &events, None, &mut false))
+            .await;
         if let Err(e) = &pushed {
             self.inner.metrics.push_refused(e);
         }
@@ -543,6 +654,32 @@ impl Registry {
         let text = text.to_owned();
         self.blocking(move |inner| inner.verify_receipt(&text))
             .await
+    }
+
+    /// Keeps a station's report of its own log ([`crate::station_report`]) as its latest,
+    /// received now; the caller checked that the station signed it. A tip below what the register
+    /// holds is kept as said (the station may have been restored from an older copy of its log);
+    /// one beyond what the register can store is a bad request, and nothing is kept.
+    pub async fn record_report(
+        &self,
+        code: StationCode,
+        report: records::api::StationReport,
+    ) -> Result<()> {
+        if i64::try_from(report.log_tip).is_err() {
+            return Err(Error::BadRequest(format!(
+                "Numer zdarzenia {tip} poza zakresem / log_tip {tip} is out of range",
+                tip = report.log_tip
+            )));
+        }
+        let report = crate::station_report::StoredReport {
+            station: code,
+            log_tip: report.log_tip,
+            received_ms: now_ms(),
+        };
+        self.blocking(move |inner| inner.store.record_report(&report))
+            .await?;
+        tracing::debug!(station = %code, log_tip = report.log_tip, "station report kept");
+        Ok(())
     }
 }
 
@@ -770,7 +907,14 @@ impl Inner {
         Ok(ring)
     }
 
-    fn push(&self, code: StationCode, events: &[SignedEvent]) -> Result<PushResponse> {
+    /// `nonce`, when given, is stored with the events; `nonce_stored` says whether it was.
+    fn push(
+        &self,
+        code: StationCode,
+        events: &[SignedEvent],
+        nonce: Option<&RequestNonce>,
+        nonce_stored: &mut bool,
+    ) -> Result<PushResponse> {
         let _this_station = self.lock_station(code)?;
         let station = self
             .store
@@ -814,7 +958,8 @@ impl Inner {
             }
         };
         let stored = verified.len();
-        let acknowledged = self.store_verified(code, verified, fresh)?;
+        let acknowledged = self.store_verified(code, verified, fresh, nonce)?;
+        *nonce_stored = nonce.is_some() && stored > 0;
         self.metrics.events("accepted", stored);
 
         match fault {
@@ -948,12 +1093,13 @@ impl Inner {
         code: StationCode,
         verified: Vec<(Event, Hash)>,
         signed: &[SignedEvent],
+        nonce: Option<&RequestNonce>,
     ) -> Result<u64> {
         let Some(acknowledged) = verified.last().map(|(e, _)| e.seq) else {
             return Ok(self.store.tip(code)?.seq);
         };
         let job = Arc::new(WriteJob {
-            staged: Staged::new(code, verified, signed),
+            staged: Staged::new(code, verified, signed, nonce.cloned()),
             outcome: Mutex::new(None),
         });
         self.queue()?.push(Arc::clone(&job));
@@ -987,6 +1133,12 @@ impl Inner {
                 "push of station {code} up to seq {acknowledged} was not written"
             )))
         })
+    }
+
+    fn taken_nonces(&self) -> Result<std::sync::MutexGuard<'_, HashSet<(KeyId, String)>>> {
+        self.nonces
+            .lock()
+            .map_err(|_| Error::Task("nonce lock poisoned".into()))
     }
 
     fn queue(&self) -> Result<std::sync::MutexGuard<'_, Vec<Arc<WriteJob>>>> {
@@ -1052,6 +1204,7 @@ impl Inner {
                 station: s.code,
                 events: &s.new_events,
                 alerts: &s.alerts,
+                nonce: s.nonce.as_ref(),
             })
             .collect();
         self.store.append(&appends, &upserts, now)?;
@@ -1620,7 +1773,7 @@ impl Inner {
                 Error::RegistryKey(format!("the registry's own event does not verify: {f}"))
             })?;
         // Under the ingest lock already: stored alone, not through the write queue.
-        let staged = Staged::new(code, verified, std::slice::from_ref(&signed));
+        let staged = Staged::new(code, verified, std::slice::from_ref(&signed), None);
         self.commit_staged(&[&staged])?;
         tracing::info!(intake = %id, clerk = %session.username, department, seq = event.seq, "receipt acknowledged by the department");
         Ok(Acknowledgement {

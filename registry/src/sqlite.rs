@@ -1,5 +1,6 @@
 //! The register in one SQLite file: the [`RegisterStore`] for a single office.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -164,6 +165,8 @@ CREATE INDEX intakes_by_station ON intakes(station, received_ms);
     insight::MIGRATION,
     // Each station's retention anchor and the retention runs applied: see `crate::retention`.
     crate::retention::MIGRATION,
+    // Each station's latest report of its own log's tip: see `crate::station_report`.
+    crate::station_report::MIGRATION,
 ];
 
 /// The version whose migration creates `station_keys`.
@@ -271,14 +274,35 @@ fn key_state_from(name: &str) -> Result<KeyState> {
 
 const KEY_COLUMNS: &str = "station, public_key, state, first_seen_ms, last_seen_ms, changed_ms";
 
-fn key_row(row: &Row<'_>) -> Result<StationKeyRecord> {
-    let key: Vec<u8> = row.get(1)?;
-    let key: [u8; 32] = key
+/// Most decoded keys [`decode_key`] keeps: a fleet's worth, about 200 bytes each.
+const MAX_DECODED_KEYS: usize = 2048;
+
+/// A stored public key, decoded. Decoding is an Ed25519 point decompression, and every push reads
+/// its request's key, its station's record and its station's keys again, so the decoded keys are
+/// kept by their bytes (the same bytes decode to the same key, whichever row holds them).
+fn decode_key(bytes: Vec<u8>) -> Result<VerifyingKey> {
+    static DECODED: std::sync::LazyLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> =
+        std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+    let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|_| corrupt("station key is not 32 bytes"))?;
+    if let Some(key) = DECODED.lock().ok().and_then(|m| m.get(&bytes).copied()) {
+        return Ok(key);
+    }
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| corrupt("station key is not a key"))?;
+    if let Ok(mut decoded) = DECODED.lock() {
+        if decoded.len() >= MAX_DECODED_KEYS {
+            decoded.clear();
+        }
+        decoded.insert(bytes, key);
+    }
+    Ok(key)
+}
+
+fn key_row(row: &Row<'_>) -> Result<StationKeyRecord> {
     Ok(StationKeyRecord {
         station: station_code(&row.get::<_, String>(0)?)?,
-        key: VerifyingKey::from_bytes(&key).map_err(|_| corrupt("station key is not a key"))?,
+        key: decode_key(row.get(1)?)?,
         state: key_state_from(&row.get::<_, String>(2)?)?,
         first_seen_ms: row.get(3)?,
         last_seen_ms: row.get(4)?,
@@ -435,14 +459,10 @@ fn intake_row(row: &Row<'_>) -> Result<IntakeRecord> {
 
 fn station_row(row: &Row<'_>) -> Result<StationRecord> {
     let code: String = row.get(0)?;
-    let key: Vec<u8> = row.get(2)?;
-    let key: [u8; 32] = key
-        .try_into()
-        .map_err(|_| corrupt("station key is not 32 bytes"))?;
     Ok(StationRecord {
         code: station_code(&code)?,
         name: row.get(1)?,
-        key: VerifyingKey::from_bytes(&key).map_err(|_| corrupt("station key is not a key"))?,
+        key: decode_key(row.get(2)?)?,
         enrolled_ms: row.get(3)?,
     })
 }
@@ -602,12 +622,19 @@ impl RegisterStore for SqliteStore {
 
     fn intake_events(&self, id: IntakeId) -> Result<Vec<StoredEvent>> {
         let conn = self.conn()?;
+        // Sorted here, not by ORDER BY: the bundled SQLite marks a cached statement that sorts
+        // rows found by a bound parameter to be prepared again whenever its bindings are
+        // cleared, which rusqlite's cache does after every use; ingest reads each touched
+        // intake's events, so that parse was a tenth of the registry's CPU under load.
         let mut stmt = conn.prepare_cached(
-            "SELECT station, received_ms, seq, canonical, key_id, signature FROM events
-             WHERE intake = ?1 ORDER BY recorded_ms, station, seq",
+            "SELECT station, received_ms, seq, canonical, key_id, signature, recorded_ms
+             FROM events WHERE intake = ?1",
         )?;
-        let rows = stmt.query(params![id.to_string()])?;
-        collect(rows, stored_event)
+        let mut found = collect(stmt.query(params![id.to_string()])?, |r| {
+            Ok((r.get::<_, i64>(6)?, stored_event(r)?))
+        })?;
+        found.sort_by_key(|(recorded_ms, e)| (*recorded_ms, e.station, e.signed.seq));
+        Ok(found.into_iter().map(|(_, e)| e).collect())
     }
 
     fn append(
@@ -655,6 +682,24 @@ impl RegisterStore for SqliteStore {
                     department = excluded.department, reference = excluded.reference,
                     status = excluded.status, updated_ms = excluded.updated_ms",
             )?;
+            // Expired nonces go with the first new one, as `remember_nonce` does: bounded,
+            // without a sweep of its own.
+            let forget_before = appends
+                .iter()
+                .filter_map(|a| a.nonce.map(|n| n.forget_before_ms))
+                .min();
+            if let Some(before) = forget_before {
+                tx.prepare_cached("DELETE FROM request_nonces WHERE seen_ms < ?1")?
+                    .execute(params![before])?;
+            }
+            // A plain INSERT: a nonce already stored fails the whole commit rather than let a
+            // replay's events in. The registry keeps that from happening before it gets here.
+            let mut nonce = tx.prepare_cached(
+                "INSERT INTO request_nonces (key_id, nonce, seen_ms) VALUES (?1, ?2, ?3)",
+            )?;
+            for n in appends.iter().filter_map(|a| a.nonce) {
+                nonce.execute(params![n.key.to_string(), n.nonce, n.seen_ms])?;
+            }
             for i in intakes {
                 upsert.execute(params![
                     i.id.to_string(),
@@ -809,10 +854,15 @@ impl RegisterStore for SqliteStore {
 
     fn station_keys_of(&self, station: StationCode) -> Result<Vec<StationKeyRecord>> {
         let conn = self.reader()?;
+        // Sorted here rather than by ORDER BY, for the reason given in `intake_events`.
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM station_keys WHERE station = ?1 ORDER BY first_seen_ms, key_id"
+            "SELECT {KEY_COLUMNS}, key_id FROM station_keys WHERE station = ?1"
         ))?;
-        collect(stmt.query(params![station.as_str()])?, key_row)
+        let mut keys = collect(stmt.query(params![station.as_str()])?, |r| {
+            Ok((r.get::<_, String>(6)?, key_row(r)?))
+        })?;
+        keys.sort_by(|(a_id, a), (b_id, b)| (a.first_seen_ms, a_id).cmp(&(b.first_seen_ms, b_id)));
+        Ok(keys.into_iter().map(|(_, k)| k).collect())
     }
 
     fn note_key(
@@ -889,10 +939,13 @@ impl RegisterStore for SqliteStore {
 
     fn rotations(&self, station: StationCode) -> Result<Vec<RotationRecord>> {
         let conn = self.reader()?;
+        // Sorted here rather than by ORDER BY, for the reason given in `intake_events`.
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE station = ?1 ORDER BY from_seq"
+            "SELECT {ROTATION_COLUMNS} FROM key_rotations WHERE station = ?1"
         ))?;
-        collect(stmt.query(params![station.as_str()])?, rotation_row)
+        let mut rotations = collect(stmt.query(params![station.as_str()])?, rotation_row)?;
+        rotations.sort_by_key(|r| r.from_seq);
+        Ok(rotations)
     }
 
     fn rotate_key(&self, rotation: &RotationRecord, new_key: &VerifyingKey) -> Result<()> {
@@ -965,6 +1018,14 @@ impl RegisterStore for SqliteStore {
         })();
         conn.pragma_update(None, "synchronous", "FULL")?;
         remembered
+    }
+
+    fn nonce_seen(&self, key: KeyId, nonce: &str, since_ms: i64) -> Result<bool> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM request_nonces WHERE key_id = ?1 AND nonce = ?2 AND seen_ms >= ?3",
+        )?;
+        Ok(stmt.exists(params![key.to_string(), nonce, since_ms])?)
     }
     fn search_intakes(&self, filter: &IntakeFilter, limit: usize) -> Result<Vec<IntakeRecord>> {
         let conn = self.conn()?;
@@ -1178,6 +1239,47 @@ impl RegisterStore for SqliteStore {
         )?;
         Ok(())
     }
+
+    fn probe_write(&self) -> Result<()> {
+        // A read would pass under WAL whoever holds the write lock; IMMEDIATE must get it (within
+        // the busy timeout), as a push's commit must, and writes nothing, so it costs no fsync.
+        let conn = self.conn()?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        conn.execute_batch("ROLLBACK")?;
+        Ok(())
+    }
+}
+
+/// Station reports: one row per station, the latest replacing the one before.
+impl crate::station_report::ReportStore for SqliteStore {
+    fn record_report(&self, report: &crate::station_report::StoredReport) -> Result<()> {
+        self.conn()?
+            .prepare_cached(
+                "INSERT INTO station_reports (station, log_tip, received_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (station) DO UPDATE SET
+                    log_tip = excluded.log_tip, received_ms = excluded.received_ms",
+            )?
+            .execute(params![
+                report.station.as_str(),
+                seq_to_sql(report.log_tip)?,
+                report.received_ms
+            ])?;
+        Ok(())
+    }
+
+    fn station_reports(&self) -> Result<Vec<crate::station_report::StoredReport>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT station, log_tip, received_ms FROM station_reports ORDER BY station",
+        )?;
+        collect(stmt.query([])?, |r| {
+            Ok(crate::station_report::StoredReport {
+                station: station_code(&r.get::<_, String>(0)?)?,
+                log_tip: seq_from_sql(r.get(1)?)?,
+                received_ms: r.get(2)?,
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1185,6 +1287,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::store::{NewEvent, RequestNonce};
 
     fn synchronous(store: &SqliteStore) -> i64 {
         store
@@ -1206,5 +1309,58 @@ mod tests {
         assert_eq!(synchronous(&store), 2);
         assert!(!store.remember_nonce(key, "n-1", 2_000, 0).unwrap());
         assert_eq!(synchronous(&store), 2);
+    }
+
+    /// A push's nonce goes in with its events; were a replay ever to get past the registry's
+    /// check, its commit fails whole and stores none of its events.
+    #[test]
+    fn a_nonce_is_stored_with_the_events_and_a_stored_one_fails_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        let code: StationCode = "GW7K".parse().unwrap();
+        let key = records::SigningKey::from_bytes(&[1; 32]).verifying_key();
+        store
+            .insert_station(&StationRecord {
+                code,
+                name: "Urna".into(),
+                key,
+                enrolled_ms: 1,
+            })
+            .unwrap();
+        let event = |seq: u64| NewEvent {
+            signed: SignedEvent {
+                seq,
+                canonical: seq.to_le_bytes().to_vec(),
+                key_id: KeyId::of(&key),
+                signature: [0; 64],
+            },
+            hash: Hash([u8::try_from(seq).unwrap(); 32]),
+            kind: "door_opened",
+            intake: None,
+            recorded_ms: 1,
+        };
+        let nonce = RequestNonce {
+            key: KeyId::of(&key),
+            nonce: "n-1".into(),
+            seen_ms: 1_000,
+            forget_before_ms: 0,
+        };
+        let push = |events: &[NewEvent]| {
+            store.append(
+                &[StationAppend {
+                    station: code,
+                    events,
+                    alerts: &[],
+                    nonce: Some(&nonce),
+                }],
+                &[],
+                1_000,
+            )
+        };
+        push(&[event(1)]).unwrap();
+        assert!(store.nonce_seen(nonce.key, "n-1", 0).unwrap());
+        assert!(!store.nonce_seen(nonce.key, "n-2", 0).unwrap());
+        assert!(push(&[event(2)]).is_err());
+        assert_eq!(store.tip(code).unwrap().seq, 1);
     }
 }

@@ -127,6 +127,22 @@ pub struct StationAppend<'a> {
     pub events: &'a [NewEvent],
     /// What they open or close on the station's device alerts, in seq order.
     pub alerts: &'a [AlertChange],
+    /// The nonce of the signed request that brought them, stored in the same commit: a replay
+    /// is refused after a crash exactly when what the request stored survived it.
+    pub nonce: Option<&'a RequestNonce>,
+}
+
+/// A signed request's nonce as the register keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestNonce {
+    /// The key that signed the request.
+    pub key: KeyId,
+    /// The nonce, as signed.
+    pub nonce: String,
+    /// When the registry saw it (unix ms).
+    pub seen_ms: i64,
+    /// Nonces seen before this (unix ms) are forgotten when this one is stored.
+    pub forget_before_ms: i64,
 }
 
 /// A stored event as read back.
@@ -334,7 +350,12 @@ pub struct IntakeFilter {
 /// The register's storage. Every method is one transaction. A backend keeps the outbox of
 /// notifications too ([`crate::outbox::OutboxStore`]), fed by the events it stores.
 pub trait RegisterStore:
-    crate::outbox::OutboxStore + crate::insight::InsightStore + Send + Sync + std::fmt::Debug
+    crate::outbox::OutboxStore
+    + crate::insight::InsightStore
+    + crate::station_report::ReportStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// The station with this code, if enrolled.
     fn station(&self, code: StationCode) -> Result<Option<StationRecord>>;
@@ -411,6 +432,9 @@ pub trait RegisterStore:
         now_ms: i64,
         forget_before_ms: i64,
     ) -> Result<bool>;
+    /// Whether the key's nonce is stored, seen at or after `since_ms`. Reads the last commit
+    /// only: the caller keeps nonces on their way to a commit apart itself.
+    fn nonce_seen(&self, key: KeyId, nonce: &str, since_ms: i64) -> Result<bool>;
     /// The newest intakes (by date of receipt, then id) that match `filter`, at most `limit`.
     fn search_intakes(&self, filter: &IntakeFilter, limit: usize) -> Result<Vec<IntakeRecord>>;
 
@@ -452,4 +476,7 @@ pub trait RegisterStore:
     ) -> Result<Option<(SessionRecord, ClerkRecord)>>;
     /// Ends a session (nothing when there is none).
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()>;
+    /// Takes and gives back the register's write lock on the connection ingest writes through,
+    /// changing nothing: the proof, for the service watchdog, that a push could be stored now.
+    fn probe_write(&self) -> Result<()>;
 }

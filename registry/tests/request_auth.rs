@@ -465,3 +465,159 @@ async fn signed_reads_are_checked_and_unsigned_ones_need_a_clerk() {
     );
     server.stop().await;
 }
+
+/// The same signed push sent many times at once (a replay racing its original): exactly one is
+/// stored and answered, every other copy is refused as a replay, whether it came while the
+/// first was being checked, written or after.
+#[tokio::test]
+async fn identical_pushes_racing_store_once_and_the_rest_are_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let mut urn = Sim::new("GW7K", 1);
+    server.enrol(&urn, "Urna").await;
+    let events: Vec<_> = (0..30).map(|_| urn.door()).collect();
+    let path = "/api/stations/GW7K/events";
+    let nonce = fresh_nonce();
+    let now = now_secs();
+    let copies = (0..12).map(|_| send(&server, &urn.key, path, &events, now, true, &nonce, keep));
+    let answers = futures_util::future::join_all(copies).await;
+    let stored: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .collect();
+    assert_eq!(stored.len(), 1, "{answers:?}");
+    assert_eq!(stored[0].1["acknowledged"].as_u64(), Some(30));
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (401, Some("replayed")),
+            "{body}"
+        );
+    }
+    assert_eq!(server.count("events"), 30);
+    assert_eq!(server.count("request_nonces"), 1);
+    server.stop().await;
+}
+
+/// A push's nonce is committed with its events: the register files as a crash leaves them (the
+/// server never stopped, nothing checkpointed) refuse the replay of every push they hold.
+#[tokio::test]
+async fn a_stored_pushs_nonce_survives_a_crash_with_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let mut urn = Sim::new("GW7K", 1);
+    server.enrol(&urn, "Urna").await;
+    let events: Vec<_> = (0..3).map(|_| urn.door()).collect();
+    let path = "/api/stations/GW7K/events";
+    let nonce = fresh_nonce();
+    let now = now_secs();
+    let (status, body) = send(&server, &urn.key, path, &events, now, true, &nonce, keep).await;
+    assert_eq!(
+        (status, body["acknowledged"].as_u64()),
+        (200, Some(3)),
+        "{body}"
+    );
+    // Let the write the answer did not wait for (the station marked seen) settle; a crash in
+    // the middle of it would only lose that write.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let crashed = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        // The shared-memory index is rebuilt from the WAL by whoever opens the files next.
+        if !name.to_string_lossy().ends_with("-shm") {
+            std::fs::copy(entry.path(), crashed.path().join(&name)).unwrap();
+        }
+    }
+    let after = Server::start(crashed.path()).await;
+    let (status, body) = send(&after, &urn.key, path, &events, now, true, &nonce, keep).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("replayed")),
+        "{body}"
+    );
+    assert_eq!(after.count("events"), 3);
+    after.stop().await;
+    server.stop().await;
+}
+
+/// A push that stores nothing (all resent, a broken chain, another station's) still uses up its
+/// nonce, across a restart too.
+#[tokio::test]
+async fn a_push_that_stores_nothing_still_uses_up_its_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urn = Sim::new("GW7K", 1);
+    let other = Sim::new("GW2K", 2);
+    let events: Vec<_> = (0..2).map(|_| urn.door()).collect();
+    let _lost = urn.door();
+    let after_gap = vec![urn.door()];
+    let path = "/api/stations/GW7K/events";
+    let now = now_secs();
+    let (resent, broken, foreign) = (fresh_nonce(), fresh_nonce(), fresh_nonce());
+    let replayed = |(status, body): (u16, serde_json::Value)| {
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("replayed")),
+            "{body}"
+        );
+    };
+    {
+        let server = Server::start(dir.path()).await;
+        server.enrol(&urn, "Urna").await;
+        server.enrol(&other, "Druga urna").await;
+        let first = fresh_nonce();
+        let (status, _) = send(&server, &urn.key, path, &events, now, true, &first, keep).await;
+        assert_eq!(status, 200);
+        let (status, body) = send(&server, &urn.key, path, &events, now, true, &resent, keep).await;
+        assert_eq!(
+            (status, body["acknowledged"].as_u64()),
+            (200, Some(2)),
+            "{body}"
+        );
+        let (status, body) = send(
+            &server, &urn.key, path, &after_gap, now, true, &broken, keep,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        let (status, body) = send(
+            &server, &other.key, path, &events, now, true, &foreign, keep,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("wrong_station")),
+            "{body}"
+        );
+        replayed(send(&server, &urn.key, path, &events, now, true, &resent, keep).await);
+        replayed(
+            send(
+                &server, &urn.key, path, &after_gap, now, true, &broken, keep,
+            )
+            .await,
+        );
+        replayed(
+            send(
+                &server, &other.key, path, &events, now, true, &foreign, keep,
+            )
+            .await,
+        );
+        server.stop().await;
+    }
+    let server = Server::start(dir.path()).await;
+    replayed(send(&server, &urn.key, path, &events, now, true, &resent, keep).await);
+    replayed(
+        send(
+            &server, &urn.key, path, &after_gap, now, true, &broken, keep,
+        )
+        .await,
+    );
+    replayed(
+        send(
+            &server, &other.key, path, &events, now, true, &foreign, keep,
+        )
+        .await,
+    );
+    assert_eq!(server.count("events"), 2);
+    assert_eq!(server.count("request_nonces"), 4);
+    server.stop().await;
+}
