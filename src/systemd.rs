@@ -331,17 +331,7 @@ mod tests {
         assert_eq!(received(&socket), Vec::<String>::new());
 
         // A service that answers: pings, and a STATUS line when the answer says something new.
-        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = live.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = live.accept().await {
-                let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await;
-            }
-        });
+        let addr = answering_ok().await;
         let dog = tokio::spawn(watchdog(
             notifier,
             Duration::from_millis(50),
@@ -363,11 +353,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_check_that_hangs_stops_the_pings_and_is_asked_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify");
-        let socket = UnixDatagram::bind(&path).unwrap();
+    /// A service on loopback that answers every request `200 ok`.
+    async fn answering_ok() -> std::net::SocketAddr {
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = live.local_addr().unwrap();
         tokio::spawn(async move {
@@ -379,6 +366,15 @@ mod tests {
                     .await;
             }
         });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_check_that_hangs_stops_the_pings_and_is_asked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        let addr = answering_ok().await;
         let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = asked.clone();
         let check = Check {

@@ -4,156 +4,22 @@
 //! `/metrics`); then the pushes get through and the backlog drains to 0, and stays 0 as the
 //! station goes on.
 //!
-//! Between the station and the registry sits a small HTTP/1.1 link on loopback ([`Link`]), the
-//! network's stand-in: it forwards each request on a connection of its own, and, as the test
-//! says, refuses all connections (the registry unreachable) or answers pushes alone with 503.
+//! Between the station and the registry sits the fault-injecting proxy of the sync tests
+//! ([`fault_proxy`]), the network's stand-in: as the test says, it drops every request (the
+//! registry unreachable), drops the pushes alone, or passes everything.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/fault_proxy.rs"]
+mod fault_proxy;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use fault_proxy::{Fault, FaultProxy, Mode};
 use serde_json::Value;
 use station::LogStore;
 use station::config::Role;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// Nothing gets through: connections are closed as soon as they come.
-const DOWN: u8 = 0;
-/// Everything gets through but pushes, which are answered 503.
-const PUSHES_LOST: u8 = 1;
-/// Everything gets through.
-const UP: u8 = 2;
-
-/// The network between the station and the registry.
-struct Link {
-    addr: SocketAddr,
-    mode: Arc<AtomicU8>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Link {
-    async fn start(upstream: SocketAddr) -> Link {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mode = Arc::new(AtomicU8::new(DOWN));
-        let shared = mode.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(carry(client, upstream, shared.clone()));
-            }
-        });
-        Link { addr, mode, task }
-    }
-
-    fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-}
-
-/// One request from the station: its head (with `connection: close` added, so the registry's
-/// answer ends with the connection) and its body, by `Content-Length`.
-async fn read_request(client: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = client.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next()?.to_owned();
-    let mut length = 0usize;
-    let mut kept = vec![request_line.clone()];
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':')?;
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "connection" => continue,
-            _ => {}
-        }
-        kept.push(line.to_owned());
-    }
-    kept.push("connection: close".to_owned());
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = client.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some((request_line, format!("{}\r\n\r\n", kept.join("\r\n")), body))
-}
-
-/// Serves one station connection: each request forwarded (or refused) as the mode says.
-async fn carry(mut client: TcpStream, upstream: SocketAddr, mode: Arc<AtomicU8>) {
-    loop {
-        if mode.load(Ordering::SeqCst) == DOWN {
-            return;
-        }
-        let Some((request_line, head, body)) = read_request(&mut client).await else {
-            return;
-        };
-        let is_push = request_line.starts_with("POST ")
-            && request_line
-                .split(' ')
-                .nth(1)
-                .is_some_and(|p| p.ends_with("/events"));
-        match mode.load(Ordering::SeqCst) {
-            DOWN => return,
-            PUSHES_LOST if is_push => {
-                let answer = r#"{"error":"overloaded","message":"the network lost it"}"#;
-                let response = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\n\r\n{answer}",
-                    answer.len()
-                );
-                if client.write_all(response.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-            _ => {
-                let Ok(mut registry) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                if registry.write_all(head.as_bytes()).await.is_err()
-                    || registry.write_all(&body).await.is_err()
-                {
-                    return;
-                }
-                // The registry closes the connection after its answer (`connection: close`).
-                let mut answer = Vec::new();
-                if registry.read_to_end(&mut answer).await.is_err() {
-                    return;
-                }
-                let _ = client.write_all(&answer).await;
-                // The answer said the connection closes: so it does.
-                return;
-            }
-        }
-    }
-}
 
 fn station_tip(dir: &std::path::Path) -> u64 {
     let path = dir.join(KIOSK).join(station::runtime::LOG_FILE);
@@ -233,10 +99,11 @@ async fn the_backlog_a_station_reports_shows_at_the_registry_and_drains_to_zero(
     let dir = data.path();
     let registry_addr = prepare(dir);
     let registry_url = format!("http://{registry_addr}");
-    let link = Link::start(registry_addr).await;
+    let link = FaultProxy::start(registry_addr).await;
+    link.set_mode(Mode::Always(Fault::DropRequest));
 
     // The registry is down and unreachable: the kiosk takes deposits and keeps them.
-    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, link.addr).await;
+    let (kiosk_server, kiosk) = start_station(dir, KIOSK, Role::Urn, link.addr()).await;
     let client = reqwest::Client::new();
     kiosk_step(&client, &kiosk, "idle").await;
     deposit(&client, &kiosk).await;
@@ -250,7 +117,10 @@ async fn the_backlog_a_station_reports_shows_at_the_registry_and_drains_to_zero(
     // The registry comes up; the network still loses every push, but the report gets through.
     let registry = start_registry(dir, registry_addr).await;
     let admin = registry_admin(&registry_url).await;
-    link.set(PUSHES_LOST);
+    link.set_mode(Mode::OnPath {
+        suffix: "/events",
+        fault: Fault::DropRequest,
+    });
     let before = kiosk_health(&admin, &registry_url).await;
     assert!(before["backlog"].is_null(), "no report yet: {before}");
     let seen = patiently("the kiosk's report at the registry", || async {
@@ -291,7 +161,7 @@ async fn the_backlog_a_station_reports_shows_at_the_registry_and_drains_to_zero(
     assert_eq!(status["sync"]["acknowledged"], 0, "{status}");
 
     // The network heals: the pushes get through and the backlog drains.
-    link.set(UP);
+    link.heal(false);
     let drained = patiently("the backlog drained", || async {
         let s = kiosk_health(&admin, &registry_url).await;
         (s["backlog"] == 0).then_some(s)

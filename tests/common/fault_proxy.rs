@@ -8,8 +8,10 @@
 //! hold the connection open and never answer (half-open). Every request goes to the registry on
 //! a fresh connection, so stopping the registry never waits on the proxy.
 //!
-//! The schedule is the test's: one fault for every request, or a mix drawn from a seeded
-//! sequence (request k of the proxy gets draw k, whatever the timing).
+//! The schedule is the test's: one fault for every request, one for the requests to one kind of
+//! path only, or a mix drawn from a seeded sequence (request k of the proxy gets draw k,
+//! whatever the timing).
+#![allow(dead_code)] // each test that includes it uses a part
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -88,6 +90,9 @@ pub enum Mode {
     /// `percent` of the requests get a fault from [`Fault::ALL`], drawn from a sequence seeded
     /// with `seed`; the rest pass.
     Mixed { seed: u64, percent: u8 },
+    /// Requests whose path ends with `suffix` (`"/events"`: the pushes) get `fault`; the rest
+    /// pass.
+    OnPath { suffix: &'static str, fault: Fault },
 }
 
 /// What the proxy did, per fault and method (`"GET"`, `"POST"`).
@@ -102,9 +107,11 @@ struct State {
 }
 
 impl State {
-    fn next_fault(&mut self, method: &str) -> Fault {
+    fn next_fault(&mut self, method: &str, path: &str) -> Fault {
         let fault = match self.mode {
             Mode::Always(f) => f,
+            Mode::OnPath { suffix, fault } if path.ends_with(suffix) => fault,
+            Mode::OnPath { .. } => Fault::Pass,
             Mode::Mixed { percent, .. } => {
                 let draw = splitmix(&mut self.rng);
                 if draw % 100 < u64::from(percent) {
@@ -179,6 +186,11 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// Where it listens: the registry address to give a station.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Where requests go from now on (a restarted registry listens elsewhere).
     pub fn set_upstream(&self, upstream: SocketAddr) {
         self.state.lock().unwrap().upstream = upstream;
@@ -247,10 +259,12 @@ async fn serve_connection(mut client: TcpStream, state: Arc<Mutex<State>>) {
             return;
         };
         let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
-        let method = head.split(' ').next().unwrap_or("").to_owned();
+        let mut request_line = head.split(' ');
+        let method = request_line.next().unwrap_or("").to_owned();
+        let path = request_line.next().unwrap_or("");
         let (fault, upstream) = {
             let mut s = state.lock().unwrap();
-            (s.next_fault(&method), s.upstream)
+            (s.next_fault(&method, path), s.upstream)
         };
         if fault == Fault::ResetMidRequest {
             return reset(client);
