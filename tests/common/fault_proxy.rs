@@ -121,8 +121,16 @@ impl State {
                 }
             }
         };
-        *self.tally.entry((fault, method.to_owned())).or_default() += 1;
+        // A half-open request is counted when its connection is held, in the same lock, so that
+        // a test seeing the count sees the connection held.
+        if fault != Fault::HalfOpen {
+            self.count(fault, method);
+        }
         fault
+    }
+
+    fn count(&mut self, fault: Fault, method: &str) {
+        *self.tally.entry((fault, method.to_owned())).or_default() += 1;
     }
 }
 
@@ -309,7 +317,9 @@ async fn serve_connection(mut client: TcpStream, state: Arc<Mutex<State>>) {
                 return reset(client);
             }
             Fault::HalfOpen => {
-                state.lock().unwrap().held.push(client);
+                let mut s = state.lock().unwrap();
+                s.held.push(client);
+                s.count(fault, &method);
                 return;
             }
         };
