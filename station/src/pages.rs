@@ -261,8 +261,12 @@ setInterval(() => {
   if (Date.now() - lastTouch >= view.idle_timeout_secs * 1000) { lang = 'pl'; render(view); }
 }, 1000);
 
-fetch('/kiosk/state').then(r => r.json()).then(render);
-new EventSource('/kiosk/stream').onmessage = e => render(JSON.parse(e.data));
+// The stream starts with the state as it is now; the fetch only fills the screen sooner. Its
+// answer can arrive after a newer streamed one, and drawing it then would show a step already
+// left (a PIN field hidden again, so the PIN is typed into the scan field).
+let streamed = false;
+fetch('/kiosk/state').then(r => r.json()).then(v => { if (!streamed) render(v); });
+new EventSource('/kiosk/stream').onmessage = e => { streamed = true; render(JSON.parse(e.data)); };
 "#;
     format!(
         r#"<!doctype html>
@@ -356,14 +360,19 @@ pub fn mailroom(config: &StationConfig) -> String {
 document.getElementById('scan-form').onsubmit = async e => {
   e.preventDefault();
   const code = document.getElementById('code');
-  await fetch('/mailroom/scan', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'code=' + encodeURIComponent(code.value) });
-  code.value = ''; code.focus();
+  const body = 'code=' + encodeURIComponent(code.value);
+  // Emptied now, and the focus left to render(): the answer can come after the streamed state
+  // has moved the focus on (to the PIN field, after a badge), and taking it back then would put
+  // the PIN into the scan field.
+  code.value = '';
+  await fetch('/mailroom/scan', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
 };
 document.getElementById('pin-form').onsubmit = async e => {
   e.preventDefault();
   const pin = document.getElementById('pin');
-  await fetch('/mailroom/pin', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'pin=' + encodeURIComponent(pin.value) });
+  const body = 'pin=' + encodeURIComponent(pin.value);
   pin.value = '';
+  await fetch('/mailroom/pin', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
 };
 let intakeSent = false;
 document.getElementById('intake-form').onsubmit = async e => {
@@ -514,8 +523,12 @@ function render(v) {
     (h.remaining_secs === undefined ? '<td></td>' : '<td class="countdown" data-ends="' + (now + h.remaining_secs * 1000) + '">' + left(h.remaining_secs * 1000) + '</td>') + '<td>' +
     (h.releasable ? 'do wydania <span class="en">ready to release</span>' : 'trwa <span class="en">holding</span>') + '</td></tr>').join('');
 }
-fetch('/mailroom/state').then(r => r.json()).then(render);
-new EventSource('/mailroom/stream').onmessage = e => render(JSON.parse(e.data));
+// The stream starts with the state as it is now; the fetch only fills the screen sooner. Its
+// answer can arrive after a newer streamed one, and drawing it then would show a step already
+// left (a PIN field hidden again, so the PIN is typed into the scan field).
+let streamed = false;
+fetch('/mailroom/state').then(r => r.json()).then(v => { if (!streamed) render(v); });
+new EventSource('/mailroom/stream').onmessage = e => { streamed = true; render(JSON.parse(e.data)); };
 "#;
     shell(
         "Kancelaria — stanowisko",
