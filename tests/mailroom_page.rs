@@ -187,6 +187,43 @@ async fn staff_sign_in_with_badge_and_pin_locks_out_wrong_pins_and_times_out() {
     registry.stop().await;
 }
 
+/// A scan's answer that comes after the streamed state (a busy station or network) must not take
+/// the focus back from the PIN field the badge opened: the PIN would be typed into the scan
+/// field and sent as a scan. The page's fetch is slowed here, so the answer lands while the
+/// staff member is typing, as it did under load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_to_the_badge_scan_leaves_the_pin_field_to_the_pin() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let registry_addr = prepare(dir);
+    let registry = start_registry(dir, registry_addr).await;
+    let (station, mailroom) =
+        start_station_with(dir, MAILROOM, Role::Mailroom, registry_addr, |_| {}).await;
+    let driver = Driver::start().await;
+    let screen = driver.session_with_size(1024, 600).await;
+    screen.open(&format!("{mailroom}/mailroom")).await;
+    staff_step(&screen, "signed_out").await;
+    screen
+        .execute(
+            "const sent = window.fetch;
+             window.fetch = (url, init) => sent(url, init)
+               .then(answer => new Promise(done => setTimeout(() => done(answer), 1500)));",
+            &[],
+        )
+        .await;
+    wedge(&screen, "URNA-STAFF:1001").await;
+    staff_step(&screen, "awaiting_pin").await;
+    // The first digits before the scan's answer arrives, the rest after it.
+    screen.press_keys("12").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    wedge(&screen, "34").await;
+    staff_step(&screen, "signed_in").await;
+    assert_eq!(staff_events(dir), ["in 1001 staff"]);
+    screen.close().await;
+    station.stop().await;
+    registry.stop().await;
+}
+
 /// The screenshots folder of one test, emptied.
 fn shots_of(test: &str) -> PathBuf {
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -552,7 +589,14 @@ async fn a_hold_is_released_early_only_by_a_supervisor_with_a_reason_and_otherwi
     // forwarding list for the messenger.
     screen.click("#code").await;
     wedge(&screen, &long).await;
-    says(&screen, "Przekazano do: Kancelaria ogólna").await;
+    // The last result still says "Przekazano do: Kancelaria ogólna (zmieniono wydział)" of the
+    // other envelope: wait for this envelope's own.
+    eventually("the result of forwarding the first envelope", || async {
+        let last = text_by_id(&screen, "last").await;
+        (last.contains(long.as_str()) && last.contains("Przekazano do: Kancelaria ogólna."))
+            .then_some(())
+    })
+    .await;
     says(&screen, "lista do druku").await;
     screen
         .open(&format!("{mailroom}/mailroom/forwarding"))
