@@ -199,11 +199,9 @@ pub async fn run(
             command = commands.recv() => match command {
                 Some(Command::Input(Input::Scanned(raw))) => {
                     let result = mailroom.scan(&raw).await;
-                    // The lists first: a clerk told "forwarded" prints today's list next, and
-                    // it must already hold that envelope.
-                    mailroom.refresh_forwarding().await;
                     mailroom.show(result);
                     mailroom.refresh_holds().await;
+                    mailroom.refresh_forwarding().await;
                 }
                 Some(Command::Pin(pin)) => {
                     let result = match mailroom.bag_pin(pin).await {
@@ -240,8 +238,8 @@ pub async fn run(
                 }
                 Some(Command::ForwardElsewhere { department, reason }) => {
                     let result = mailroom.forward_elsewhere(&department, &reason).await;
-                    mailroom.refresh_forwarding().await;
                     mailroom.show(result);
+                    mailroom.refresh_forwarding().await;
                 }
                 Some(Command::PrintBinLabel) => {
                     let result = mailroom.print_bin_label().await;
