@@ -971,7 +971,8 @@ mod tests {
         // Back to the first schema, as a station of the previous release left it.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE hold_clock; DROP TABLE hold_starts; PRAGMA user_version = 1;",
+            "DROP TABLE hold_clock; DROP TABLE hold_starts; DROP INDEX events_by_kind;
+             PRAGMA user_version = 1;",
         )
         .unwrap();
         drop(conn);

@@ -55,6 +55,13 @@ CREATE TABLE hold_starts (
     clock_ms  INTEGER NOT NULL CHECK (clock_ms >= 0)
 ) STRICT;
 "#,
+    // Look-ups by kind: the mailroom's open holds (every 5 s and after every scan) and today's
+    // forwarding lists (after every scan) read the whole log without it, while holding it, so a
+    // year's log made each scan wait for them. `intake_id` lets the open holds be told from the
+    // released ones inside the index, `recorded_ms` today's forwardings.
+    r#"
+CREATE INDEX events_by_kind ON events(kind, intake_id, recorded_ms);
+"#,
 ];
 
 /// The newest schema this build knows.
@@ -67,6 +74,16 @@ const VERIFY_ROUND: usize = 16 * 1024;
 const ANCHOR_SEQ: &str = "anchor_seq";
 const ANCHOR_HASH: &str = "anchor_hash";
 pub(crate) const PRUNED_INTAKE_NO: &str = "pruned_intake_no";
+
+/// [`LogStore::open_holds`]'s query; on `events_by_kind`, as the test below checks.
+const OPEN_HOLDS: &str =
+    "SELECT canonical FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
+   (SELECT intake_id FROM events WHERE kind = 'hold_released')
+ ORDER BY seq";
+
+/// [`LogStore::events_of_kind_since`]'s query.
+const OF_KIND_SINCE: &str =
+    "SELECT canonical FROM events WHERE kind = ?1 AND recorded_ms >= ?2 ORDER BY seq";
 
 /// One stored event, as a row.
 #[derive(Debug, Clone)]
@@ -493,11 +510,7 @@ impl LogStore {
     /// when, by the wall clock, it started. (Whether a hold is over is the hold clock's to say:
     /// `crate::hold_clock`.)
     pub fn open_holds(&self) -> Result<Vec<(records::IntakeId, u32, records::Timestamp)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT canonical FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
-               (SELECT intake_id FROM events WHERE kind = 'hold_released')
-             ORDER BY seq",
-        )?;
+        let mut stmt = self.conn.prepare_cached(OPEN_HOLDS)?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -538,9 +551,7 @@ impl LogStore {
 
     /// Events of one kind recorded at or after `since_ms` (station clock), oldest first.
     pub fn events_of_kind_since(&self, kind: &str, since_ms: i64) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT canonical FROM events WHERE kind = ?1 AND recorded_ms >= ?2 ORDER BY seq",
-        )?;
+        let mut stmt = self.conn.prepare_cached(OF_KIND_SINCE)?;
         let rows = stmt.query_map(params![kind, since_ms], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -841,5 +852,41 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
             detail: "it cannot be opened (does its directory exist?)".into(),
         },
         _ => Error::Sqlite(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The mailroom's look-ups by kind read through `events_by_kind`, not the whole log: both
+    /// run while the log is held, after every scan.
+    #[test]
+    fn the_look_ups_by_kind_read_through_the_kind_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open_for_writing(&dir.path().join("custody.db")).unwrap();
+        for (sql, args) in [
+            (OPEN_HOLDS, vec![]),
+            (OF_KIND_SINCE, vec!["forwarded".to_owned(), "0".to_owned()]),
+        ] {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN events")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter().any(|step| step.contains("events_by_kind")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
