@@ -143,8 +143,12 @@ impl Screens {
         }
     }
 
-    /// Waits for a screen at `step`; returns it and when it was read.
+    /// Waits for a screen at `step`; returns it and when it was read. Other screens keep
+    /// coming while the kiosk waits (a printer poll, a sensor fault), so the wait as a whole
+    /// has a deadline too: once a run hung for ten minutes on a deposit whose drop the
+    /// simulated slot reported as a jam after a stall of the whole process.
     async fn until(&mut self, step: &str) -> Result<(Value, Instant)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.next().await?;
             if screen["step"] == step {
@@ -152,6 +156,9 @@ impl Screens {
             }
             if screen["step"] == "out_of_order" {
                 bail!("the kiosk went out of order: {screen}");
+            }
+            if Instant::now() > deadline {
+                bail!("no {step:?} screen for 30 s; the last: {screen}");
             }
         }
     }
