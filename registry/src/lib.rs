@@ -46,6 +46,7 @@ pub mod config;
 mod deliveries;
 pub mod error;
 pub mod fleet;
+mod group_commit;
 pub mod http;
 pub mod insight;
 mod limits;
