@@ -188,6 +188,8 @@ CREATE INDEX events_by_kind ON events(kind, station, seq) WHERE ",
         indexed_kinds!(),
         ";"
     ),
+    // The outbox's journal only for the kinds departments are told about.
+    outbox::NOTIFIED_KINDS_MIGRATION,
 ];
 
 /// [`RegisterStore::events_of_kind`]'s query, on the partial `events_by_kind`.

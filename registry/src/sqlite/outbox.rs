@@ -1,6 +1,7 @@
 //! The outbox in the register's SQLite file ([`OutboxStore`] for [`SqliteStore`]).
 //!
-//! A trigger on `events` (see [`MIGRATION`]) journals every stored event about an intake in
+//! A trigger on `events` (see [`MIGRATION`], narrowed by [`NOTIFIED_KINDS_MIGRATION`])
+//! journals every stored event about an intake of a kind departments are told about in
 //! `outbox_events`, inside the ingest's own transaction: nothing stored can miss its notice, and
 //! ingest's code does not know the outbox exists. What an event means for the departments is
 //! decided in Rust ([`crate::outbox::plan`]).
@@ -54,6 +55,19 @@ CREATE TABLE delivery_attempts (
     next_ms  INTEGER
 );
 CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts(delivery, id);
+";
+
+/// The trigger again, journaling only the kinds [`Reason::for_event_kind`] gives a reason for.
+/// Every other event's row was written in ingest's transaction and deleted by the notification
+/// worker in another, for nothing: two of a push's three events are labels and drops.
+pub(super) const NOTIFIED_KINDS_MIGRATION: &str = r"
+DROP TRIGGER events_to_outbox;
+CREATE TRIGGER events_to_outbox AFTER INSERT ON events
+WHEN NEW.intake IS NOT NULL AND NEW.kind IN ('deposit', 'hold_released', 'forwarded')
+BEGIN
+    INSERT INTO outbox_events (station, seq, kind, intake)
+    VALUES (NEW.station, NEW.seq, NEW.kind, NEW.intake);
+END;
 ";
 
 const DELIVERY_COLUMNS: &str = "id, reason, intake, department, kind, target, payload, created_ms, \
@@ -263,5 +277,58 @@ impl OutboxStore for SqliteStore {
              WHERE delivery = ?1 ORDER BY id",
         )?;
         collect(stmt.query(params![delivery])?, attempt_row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind a notice is sent for is journaled, and no other: an event of each kind is
+    /// stored straight into `events` and the journal read back.
+    #[test]
+    fn the_journal_holds_exactly_the_kinds_departments_are_told_about() {
+        const EVERY_KIND_ABOUT_AN_INTAKE: [&str; 10] = [
+            "deposit",
+            "label_printed",
+            "drop_seen",
+            "drop_not_seen",
+            "collected",
+            "hold_started",
+            "hold_released",
+            "forwarded",
+            "acknowledged",
+            "department_changed",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        let conn = store.conn().unwrap();
+        conn.execute(
+            "INSERT INTO stations (code, name, public_key, enrolled_ms) VALUES ('GW7K', 'x', x'00', 0)",
+            [],
+        )
+        .unwrap();
+        for (seq, kind) in EVERY_KIND_ABOUT_AN_INTAKE.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (station, seq, canonical, key_id, signature, hash, kind,
+                                     intake, recorded_ms, received_ms)
+                 VALUES ('GW7K', ?1, x'00', 'k', x'00', x'00', ?2, 'GW7K-000001', 0, 0)",
+                params![seq as i64 + 1, kind],
+            )
+            .unwrap();
+        }
+        let journaled: Vec<String> = conn
+            .prepare("SELECT kind FROM outbox_events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let told: Vec<&str> = EVERY_KIND_ABOUT_AN_INTAKE
+            .into_iter()
+            .filter(|k| Reason::for_event_kind(k).is_some())
+            .collect();
+        assert_eq!(journaled, told);
+        assert_eq!(told, ["deposit", "hold_released", "forwarded"]);
     }
 }
