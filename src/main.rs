@@ -387,6 +387,11 @@ fn run(cli: Cli) -> Result<()> {
             command: RegistryCommand::Serve { config },
         } => {
             init_service_logging();
+            if !urna::heap::keep_freed_memory_for_reuse() {
+                tracing::warn!(
+                    "the heap's trim threshold could not be raised; ingest under load will fault pages in and out"
+                );
+            }
             tokio::runtime::Runtime::new()?.block_on(urna::serve::registry(&config))
         }
         Command::Config {
