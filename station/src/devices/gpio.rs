@@ -344,6 +344,8 @@ pub enum GpioEvent {
         /// Fallbacks since start.
         total: u32,
     },
+    /// The task drove the lamp again after a fallback: the watchdog's fault is over.
+    LampRelit,
 }
 
 impl GpioEvent {
@@ -358,7 +360,8 @@ impl GpioEvent {
             GpioEvent::DoorChatterEnded { .. }
             | GpioEvent::SlotJamCleared
             | GpioEvent::SlotNoise
-            | GpioEvent::PinOk { .. } => None,
+            | GpioEvent::PinOk { .. }
+            | GpioEvent::LampRelit => None,
         }
     }
 
@@ -368,6 +371,7 @@ impl GpioEvent {
             GpioEvent::DoorChatterEnded { .. } => Some("door_chatter"),
             GpioEvent::SlotJamCleared => Some("slot_jam"),
             GpioEvent::PinOk { .. } => Some("gpio_pin"),
+            GpioEvent::LampRelit => Some("lamp_watchdog"),
             _ => None,
         }
     }
@@ -410,6 +414,7 @@ impl GpioEvent {
             GpioEvent::LampFellBack { .. } => {
                 "Lampka wyłączona przez zabezpieczenie / The lamp was switched off by its watchdog"
             }
+            GpioEvent::LampRelit => "Lampka znów działa / The lamp works again",
         }
     }
 }
@@ -697,6 +702,7 @@ where
     let mut lamp_shown: Option<(u32, Instant)> = None;
     let mut fallbacks = 0u32;
     let mut lamp_failing = false;
+    let mut lamp_fell_back = false;
 
     // Polling, not edge interrupts: one code path for the Pi and simulation, and a 1 ms tick is
     // well inside every debounce time. (With interrupts, `Debouncer::settles_at` would say how
@@ -772,10 +778,17 @@ where
             };
             if out.fallbacks() != fallbacks {
                 fallbacks = out.fallbacks();
+                lamp_fell_back = true;
                 events.send(GpioEvent::LampFellBack { total: fallbacks });
             }
             result
         };
+        // Raised and cleared in the same tick when the drive works: the custody log keeps the
+        // stall, and the fault does not stay open once the lamp is back.
+        if lamp_fell_back && result.is_ok() {
+            lamp_fell_back = false;
+            events.send(GpioEvent::LampRelit);
+        }
         match result {
             Ok(()) if lamp_failing => {
                 lamp_failing = false;
