@@ -262,8 +262,8 @@ setInterval(() => {
 }, 1000);
 
 // The stream starts with the state as it is now; the fetch only fills the screen sooner. Its
-// answer can arrive after a newer streamed one, and drawing it then would show a step already
-// left (a PIN field hidden again, so the PIN is typed into the scan field).
+// answer can arrive after a newer streamed one, and drawing it then would take the resident
+// back to a screen already left (the welcome screen over a receipt being printed).
 let streamed = false;
 fetch('/kiosk/state').then(r => r.json()).then(v => { if (!streamed) render(v); });
 new EventSource('/kiosk/stream').onmessage = e => { streamed = true; render(JSON.parse(e.data)); };
