@@ -113,7 +113,8 @@ impl<W> WriteQueue<W> {
 }
 
 /// Starts the writer thread: it hands each batch to `write`, which gives every job its outcome;
-/// a job `write` left without one is failed rather than left waiting for ever.
+/// a job `write` left without one, or was writing when it panicked, is failed rather than left
+/// waiting for ever, and the writer goes on with the next batch.
 pub(crate) fn spawn_writer<W, F>(queue: Arc<WriteQueue<W>>, mut write: F) -> Result<()>
 where
     W: Send + Sync + 'static,
@@ -123,7 +124,14 @@ where
         .name("register-writer".into())
         .spawn(move || {
             while let Some(batch) = queue.next_batch() {
-                write(&batch);
+                let wrote =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&batch)));
+                if wrote.is_err() {
+                    tracing::error!(
+                        pushes = batch.len(),
+                        "the register's writer panicked; the batch is refused"
+                    );
+                }
                 for job in batch.iter().filter(|j| !j.is_finished()) {
                     job.finish(Err(Error::Task("a queued push was not written".into())));
                 }
@@ -175,6 +183,27 @@ mod tests {
             batches < 40,
             "40 submitters were written in {batches} batches"
         );
+        queue.close();
+    }
+
+    #[test]
+    fn a_writer_that_panics_fails_its_batch_and_writes_the_next() {
+        let queue = Arc::new(WriteQueue::<u64>::new());
+        spawn_writer(Arc::clone(&queue), |batch: &[Arc<Job<u64>>]| {
+            for job in batch {
+                assert!(job.work != 13, "unlucky");
+                job.finish(Ok(job.work));
+            }
+        })
+        .unwrap();
+        // On a thread of its own: a writer that died with the panic would leave it waiting.
+        let (done, outcomes) = std::sync::mpsc::channel();
+        let submitter = Arc::clone(&queue);
+        std::thread::spawn(move || {
+            let _ = done.send((submitter.submit(13).is_err(), submitter.submit(14).ok()));
+        });
+        let outcomes = outcomes.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(outcomes, Ok((true, Some(14))));
         queue.close();
     }
 
