@@ -1142,12 +1142,13 @@ impl Inner {
             .iter()
             .flat_map(|s| s.events.iter().filter_map(|e| e.payload.intake()))
             .collect();
+        let touched: Vec<IntakeId> = touched.into_iter().collect();
+        let states = self.store.intake_states(&touched)?;
         let mut upserts = Vec::new();
         let mut notices = Vec::new();
-        for id in touched {
-            let mut timeline: Vec<Event> = self
-                .store
-                .intake_events(id)?
+        for (id, state) in touched.into_iter().zip(states) {
+            let mut timeline: Vec<Event> = state
+                .events
                 .iter()
                 .map(|s| decode_stored(&s.signed))
                 .collect::<Result<_>>()?;
@@ -1162,7 +1163,7 @@ impl Inner {
             let Some(after) = projection::project(id, &timeline, &self.config, now) else {
                 continue;
             };
-            let before = self.store.intake(id)?;
+            let before = state.record;
             if before
                 .as_ref()
                 .is_some_and(|b| !projection::changed(b, &after))

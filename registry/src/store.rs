@@ -156,6 +156,15 @@ pub struct StoredEvent {
     pub received_ms: i64,
 }
 
+/// What the register holds about one intake: its stored events and its projected row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeState {
+    /// Every stored event about it, by recorded time, station, seq.
+    pub events: Vec<StoredEvent>,
+    /// Its row, if it has been projected before.
+    pub record: Option<IntakeRecord>,
+}
+
 /// One intake of the register, as projected from its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntakeRecord {
@@ -386,6 +395,9 @@ pub trait RegisterStore:
     fn record_fork(&self, evidence: &ForkEvidence, message: &str) -> Result<Option<Alarm>>;
     /// One intake.
     fn intake(&self, id: IntakeId) -> Result<Option<IntakeRecord>>;
+    /// For each of `ids`, its stored events (as [`RegisterStore::intake_events`]) and its row,
+    /// all as of one moment: what ingest projects a batch's touched intakes from.
+    fn intake_states(&self, ids: &[IntakeId]) -> Result<Vec<IntakeState>>;
     /// The newest intakes (by date of receipt), optionally of one department only.
     fn intakes(&self, department: Option<&str>, limit: usize) -> Result<Vec<IntakeRecord>>;
     /// Every alarm, newest first.
