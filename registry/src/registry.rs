@@ -1101,27 +1101,24 @@ impl Inner {
 
     /// The writer's side of [`Inner::store_verified`]: one transaction for the whole batch.
     fn write_batch(&self, batch: &[Arc<Job<Staged>>]) {
-        let outcome = self.lock().and_then(|_one_writer| {
-            let group: Vec<&Staged> = batch.iter().map(|j| &j.work).collect();
-            match self.commit_staged(&group) {
-                Ok(()) => Ok(()),
-                Err(e) if batch.len() == 1 => Err(e),
-                Err(_) => {
-                    // Nothing of the batch was stored; one push's failure must not fail the
-                    // others.
-                    for j in batch {
-                        j.finish(self.commit_staged(&[&j.work]).map(|()| j.work.last_seq()));
-                    }
-                    Ok(())
-                }
-            }
-        });
-        match outcome {
-            Ok(()) => batch.iter().for_each(|j| j.finish(Ok(j.work.last_seq()))),
+        let _one_writer = match self.lock() {
+            Ok(guard) => guard,
             Err(e) => {
                 let message = e.to_string();
+                batch
+                    .iter()
+                    .for_each(|j| j.finish(Err(Error::Task(message.clone()))));
+                return;
+            }
+        };
+        let group: Vec<&Staged> = batch.iter().map(|j| &j.work).collect();
+        match (self.commit_staged(&group), batch) {
+            (Ok(()), _) => batch.iter().for_each(|j| j.finish(Ok(j.work.last_seq()))),
+            (Err(e), [only]) => only.finish(Err(e)),
+            // Nothing of the batch was stored; one push's failure must not fail the others.
+            (Err(_), _) => {
                 for j in batch {
-                    j.finish(Err(Error::Task(message.clone())));
+                    j.finish(self.commit_staged(&[&j.work]).map(|()| j.work.last_seq()));
                 }
             }
         }

@@ -564,6 +564,15 @@ fn intake_events_on(conn: &Connection, id: &str) -> Result<Vec<StoredEvent>> {
     Ok(found.into_iter().map(|(_, e)| e).collect())
 }
 
+/// Intake `id`'s row.
+fn intake_on(conn: &Connection, id: &str) -> Result<Option<IntakeRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INTAKE_COLUMNS} FROM intakes WHERE id = ?1"
+    ))?;
+    let rows = stmt.query(params![id])?;
+    Ok(collect(rows, intake_row)?.into_iter().next())
+}
+
 fn failures_from_sql(failures: i64) -> u32 {
     u32::try_from(failures.max(0)).unwrap_or(u32::MAX)
 }
@@ -683,19 +692,12 @@ impl RegisterStore for SqliteStore {
         // a third of the writer's time under 500 stations.
         let tx = conn.transaction()?;
         let mut states = Vec::with_capacity(ids.len());
-        {
-            let mut row = tx.prepare_cached(&format!(
-                "SELECT {INTAKE_COLUMNS} FROM intakes WHERE id = ?1"
-            ))?;
-            for id in ids {
-                let id = id.to_string();
-                states.push(IntakeState {
-                    events: intake_events_on(&tx, &id)?,
-                    record: collect(row.query(params![id])?, intake_row)?
-                        .into_iter()
-                        .next(),
-                });
-            }
+        for id in ids {
+            let id = id.to_string();
+            states.push(IntakeState {
+                events: intake_events_on(&tx, &id)?,
+                record: intake_on(&tx, &id)?,
+            });
         }
         tx.commit()?;
         Ok(states)
@@ -863,11 +865,7 @@ impl RegisterStore for SqliteStore {
 
     fn intake(&self, id: IntakeId) -> Result<Option<IntakeRecord>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {INTAKE_COLUMNS} FROM intakes WHERE id = ?1"
-        ))?;
-        let rows = stmt.query(params![id.to_string()])?;
-        Ok(collect(rows, intake_row)?.into_iter().next())
+        intake_on(&conn, &id.to_string())
     }
 
     fn intakes(&self, department: Option<&str>, limit: usize) -> Result<Vec<IntakeRecord>> {
