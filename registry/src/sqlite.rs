@@ -18,6 +18,7 @@ use crate::store::{
     SessionRecord, StationAppend, StationKeyRecord, StationRecord, StoredEvent,
 };
 
+mod checkpoint;
 mod insight;
 mod outbox;
 
@@ -210,6 +211,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// power cut, because the station deletes nothing but trusts the acknowledgement to stop resending).
 #[derive(Debug)]
 pub struct SqliteStore {
+    // First, so that it is dropped (its thread stopped) before the connections close: the
+    // writer's close then checkpoints what is left and removes the WAL.
+    checkpointer: checkpoint::Checkpointer,
     // One connection: the register's load is a few thousand events a day, and one writer at a
     // time is what SQLite allows anyway.
     conn: Mutex<Connection>,
@@ -226,12 +230,18 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_CHECKPOINT_PAGES,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         let reader = Connection::open(path)?;
         reader.pragma_update(None, "query_only", "ON")?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
+            checkpointer: checkpoint::Checkpointer::start(path)?,
             conn: Mutex::new(conn),
             reader: Mutex::new(reader),
         })
@@ -825,6 +835,7 @@ impl RegisterStore for SqliteStore {
             }
         }
         tx.commit()?;
+        self.checkpointer.committed();
         Ok(())
     }
 
@@ -1389,7 +1400,7 @@ mod tests {
 
     /// A new register with station GW7K enrolled: the directory (kept while the test runs), the
     /// store, the code and the key.
-    fn store_with_one_station() -> (
+    pub(super) fn store_with_one_station() -> (
         tempfile::TempDir,
         SqliteStore,
         StationCode,
@@ -1410,8 +1421,24 @@ mod tests {
         (dir, store, code, key)
     }
 
+    /// Stores `events` of station `code`, alone in one commit.
+    pub(super) fn append_events(store: &SqliteStore, code: StationCode, events: &[NewEvent]) {
+        store
+            .append(
+                &[StationAppend {
+                    station: code,
+                    events,
+                    alerts: &[],
+                    nonce: None,
+                }],
+                &[],
+                1_000,
+            )
+            .unwrap();
+    }
+
     /// An event to store (its signature is not checked by the store).
-    fn test_event(
+    pub(super) fn test_event(
         key: &records::VerifyingKey,
         seq: u64,
         kind: &'static str,
@@ -1446,18 +1473,7 @@ mod tests {
             event(2, ids[1], 10),
             event(3, ids[0], 20),
         ];
-        store
-            .append(
-                &[StationAppend {
-                    station: code,
-                    events: &events,
-                    alerts: &[],
-                    nonce: None,
-                }],
-                &[],
-                1_000,
-            )
-            .unwrap();
+        append_events(&store, code, &events);
         let states = store.intake_states(&ids).unwrap();
         let one_by_one: Vec<IntakeState> = ids
             .iter()
