@@ -191,6 +191,8 @@ CREATE INDEX events_by_kind ON events(kind, station, seq) WHERE ",
     ),
     // The outbox's journal only for the kinds departments are told about.
     outbox::NOTIFIED_KINDS_MIGRATION,
+    // The journal written by ingest's own statements rather than by a trigger.
+    outbox::JOURNAL_IN_APPEND_MIGRATION,
 ];
 
 /// [`RegisterStore::events_of_kind`]'s query, on the partial `events_by_kind`.
@@ -730,6 +732,7 @@ impl RegisterStore for SqliteStore {
                                      intake, recorded_ms, received_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
+            let mut journal = tx.prepare_cached(outbox::JOURNAL_INSERT)?;
             for e in appends
                 .iter()
                 .flat_map(|a| a.events.iter().map(move |e| (a.station, e)))
@@ -747,6 +750,7 @@ impl RegisterStore for SqliteStore {
                     e.recorded_ms,
                     received_ms,
                 ])?;
+                outbox::journal(&mut journal, station.as_str(), e)?;
             }
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO intakes (id, station, received_ms, trusted, channel, category,

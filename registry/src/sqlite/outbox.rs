@@ -1,10 +1,14 @@
 //! The outbox in the register's SQLite file ([`OutboxStore`] for [`SqliteStore`]).
 //!
-//! A trigger on `events` (see [`MIGRATION`], narrowed by [`NOTIFIED_KINDS_MIGRATION`])
-//! journals every stored event about an intake of a kind departments are told about in
-//! `outbox_events`, inside the ingest's own transaction: nothing stored can miss its notice, and
-//! ingest's code does not know the outbox exists. What an event means for the departments is
-//! decided in Rust ([`crate::outbox::plan`]).
+//! Every stored event about an intake of a kind departments are told about is journaled in
+//! `outbox_events` by the same statement run that stores it ([`journal`], called from
+//! `SqliteStore::append`), inside ingest's own transaction: nothing stored can miss its notice.
+//! What an event means for the departments is decided in Rust ([`crate::outbox::plan`]).
+//!
+//! A trigger on `events` did the journaling until [`JOURNAL_IN_APPEND_MIGRATION`]. A trigger
+//! makes every insert into `events` a statement that may have to be undone halfway, so SQLite
+//! kept a statement journal of every page each insert touched: a tenth of the writer's time
+//! under a fleet's load, for a rollback the whole transaction's would cover anyway.
 
 use records::IntakeId;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
@@ -12,6 +16,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use super::{INTAKE_COLUMNS, SqliteStore, collect, corrupt, intake_row};
 use crate::error::Result;
 use crate::outbox::{Attempt, Delivery, NewDelivery, OutboxStore, Reason, TargetKind, Trigger};
+use crate::store::NewEvent;
 
 /// The schema of the outbox, appended to [`super::MIGRATIONS`]. The journal's ids never repeat
 /// (AUTOINCREMENT), because consumed rows are deleted and deliveries are keyed by them.
@@ -69,6 +74,31 @@ BEGIN
     VALUES (NEW.station, NEW.seq, NEW.kind, NEW.intake);
 END;
 ";
+
+/// The trigger gone: `SqliteStore::append` journals through [`journal`] instead.
+pub(super) const JOURNAL_IN_APPEND_MIGRATION: &str = "DROP TRIGGER events_to_outbox;";
+
+/// Journals `event` when departments are told about its kind ([`Reason::for_event_kind`]),
+/// on `insert`, a prepared `INSERT INTO outbox_events (station, seq, kind, intake)`.
+pub(super) fn journal(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    station: &str,
+    event: &NewEvent,
+) -> Result<()> {
+    if let (Some(intake), Some(_)) = (event.intake, Reason::for_event_kind(event.kind)) {
+        insert.execute(params![
+            station,
+            super::seq_to_sql(event.signed.seq)?,
+            event.kind,
+            intake.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// The statement [`journal`] runs.
+pub(super) const JOURNAL_INSERT: &str =
+    "INSERT INTO outbox_events (station, seq, kind, intake) VALUES (?1, ?2, ?3, ?4)";
 
 const DELIVERY_COLUMNS: &str = "id, reason, intake, department, kind, target, payload, created_ms, \
      attempts, next_ms, delivered_ms, last_ms, last_error";
@@ -300,23 +330,14 @@ mod tests {
             "acknowledged",
             "department_changed",
         ];
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        let (_dir, store, code, key) = super::super::tests::store_with_one_station();
+        let intake = IntakeId::new(code, 1).unwrap();
+        let events: Vec<_> = (1..)
+            .zip(EVERY_KIND_ABOUT_AN_INTAKE)
+            .map(|(seq, kind)| super::super::tests::test_event(&key, seq, kind, Some(intake), 0))
+            .collect();
+        super::super::tests::append_events(&store, code, &events);
         let conn = store.conn().unwrap();
-        conn.execute(
-            "INSERT INTO stations (code, name, public_key, enrolled_ms) VALUES ('GW7K', 'x', x'00', 0)",
-            [],
-        )
-        .unwrap();
-        for (seq, kind) in EVERY_KIND_ABOUT_AN_INTAKE.iter().enumerate() {
-            conn.execute(
-                "INSERT INTO events (station, seq, canonical, key_id, signature, hash, kind,
-                                     intake, recorded_ms, received_ms)
-                 VALUES ('GW7K', ?1, x'00', 'k', x'00', x'00', ?2, 'GW7K-000001', 0, 0)",
-                params![seq as i64 + 1, kind],
-            )
-            .unwrap();
-        }
         let journaled: Vec<String> = conn
             .prepare("SELECT kind FROM outbox_events ORDER BY id")
             .unwrap()
