@@ -7,8 +7,8 @@
 //!
 //! A trigger on `events` did the journaling until [`JOURNAL_IN_APPEND_MIGRATION`]. A trigger
 //! makes every insert into `events` a statement that may have to be undone halfway, so SQLite
-//! kept a statement journal of every page each insert touched: a tenth of the writer's time
-//! under a fleet's load, for a rollback the whole transaction's would cover anyway.
+//! kept a statement journal of every page each insert touched: about 5 % of the writer's CPU
+//! under 500 stations, for a rollback the whole transaction's would cover anyway.
 
 use records::IntakeId;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
