@@ -1,8 +1,8 @@
 //! The outbox in the register's SQLite file ([`OutboxStore`] for [`SqliteStore`]).
 //!
 //! Every stored event about an intake of a kind departments are told about is journaled in
-//! `outbox_events` by the same statement run that stores it ([`journal`], called from
-//! `SqliteStore::append`), inside ingest's own transaction: nothing stored can miss its notice.
+//! `outbox_events` right after it is stored ([`journal`], called from `SqliteStore::append`),
+//! in ingest's own transaction: nothing stored can miss its notice.
 //! What an event means for the departments is decided in Rust ([`crate::outbox::plan`]).
 //!
 //! A trigger on `events` did the journaling until [`JOURNAL_IN_APPEND_MIGRATION`]. A trigger
