@@ -13,6 +13,7 @@
 //!   the request timeout and concurrency limit of `limits`; [`openapi`] — their description,
 //!   `/openapi.json`;
 //! - [`request_auth`] — [`request_auth::Signed`]: the station signatures on requests, checked;
+//! - `key_rings` — each station's trusted keys as a checked ring, built again only when they change;
 //! - [`pages`] — the server-rendered HTML (clerk, intake, resident status);
 //! - [`rate_limit`] — the resident status checks' allowance per client, against enumeration;
 //! - [`clerks`] — clerk accounts, sessions and what a clerk may see ([`Scope`]);
@@ -49,6 +50,7 @@ pub mod fleet;
 mod group_commit;
 pub mod http;
 pub mod insight;
+mod key_rings;
 mod limits;
 pub mod mail;
 pub mod metrics;

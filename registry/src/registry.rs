@@ -22,6 +22,7 @@ use crate::clerks::{self, LoginOutcome, Scope, Session};
 use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
 use crate::group_commit::{self, Job, WriteQueue};
+use crate::key_rings::KeyRings;
 use crate::notify::{NOTICE_BUFFER, Notice};
 use crate::own_key::{KEY_FILE, RegistryKey, registry_code};
 use crate::projection;
@@ -68,6 +69,8 @@ struct Inner {
     key: std::sync::OnceLock<RegistryKey>,
     // What `/metrics` counts: kept here, where ingest decides, rather than in the HTTP state.
     metrics: crate::metrics::Metrics,
+    // The stations' trusted keys as checked rings, so a push does not check its keys again.
+    key_rings: KeyRings,
 }
 
 impl Drop for Inner {
@@ -236,6 +239,7 @@ impl Registry {
             nonces: Mutex::new(HashSet::new()),
             key: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::default(),
+            key_rings: KeyRings::default(),
         });
         // The writer holds the registry weakly: it stops when the last clone is dropped.
         let registry = Arc::downgrade(&inner);
@@ -891,16 +895,17 @@ impl Inner {
 
     /// The keys the station's events and receipts may be signed with: its approved key and the
     /// ones it rotated away from. Pending and revoked keys vouch for nothing.
-    fn trusted_ring(&self, code: StationCode) -> Result<KeyRing> {
-        let mut ring = KeyRing::new();
-        // Only this station's rows: every push builds a ring, and decoding a key is a point
-        // decompression, so reading the whole fleet's keys cost more than verifying the push.
-        for k in self.store.station_keys_of(code)? {
-            if matches!(k.state, KeyState::Approved | KeyState::Retired) {
-                ring.add(k.key)?;
-            }
-        }
-        Ok(ring)
+    fn trusted_ring(&self, code: StationCode) -> Result<Arc<KeyRing>> {
+        // Only this station's rows: every push reads them, and reading the whole fleet's keys
+        // cost more than verifying the push.
+        let trusted: Vec<VerifyingKey> = self
+            .store
+            .station_keys_of(code)?
+            .into_iter()
+            .filter(|k| matches!(k.state, KeyState::Approved | KeyState::Retired))
+            .map(|k| k.key)
+            .collect();
+        self.key_rings.ring_of(code, &trusted)
     }
 
     /// `nonce`, when given, is stored with the events; `nonce_stored` says whether it was.
