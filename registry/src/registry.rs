@@ -336,7 +336,7 @@ impl Registry {
         let name = name.map(str::to_owned);
         let fingerprint = fingerprint.to_owned();
         self.blocking(move |inner| {
-            let _one_at_a_time = inner.lock()?;
+            let _one_at_a_time = inner.lock();
             let keys = inner.store.station_keys()?;
             let Some(found) = keys
                 .iter()
@@ -392,8 +392,8 @@ impl Registry {
     /// events stay. Returns how many keys were revoked (0 when none was left to revoke).
     pub async fn revoke(&self, code: StationCode) -> Result<usize> {
         self.blocking(move |inner| {
-            let _this_station = inner.lock_station(code)?;
-            let _one_at_a_time = inner.lock()?;
+            let _this_station = inner.lock_station(code);
+            let _one_at_a_time = inner.lock();
             let known = inner
                 .store
                 .station_keys()?
@@ -714,26 +714,34 @@ fn decode_stored(signed: &SignedEvent) -> Result<Event> {
         .map_err(|e| Error::Corrupt(format!("stored event seq {}: {e}", signed.seq)))
 }
 
+/// Takes a lock that orders the register's writes and guards no data of its own, whatever a
+/// panic while it was held left on it. What it orders lives in the register, whose transaction
+/// rolled back as the panic unwound, so nothing is half-done; refusing every later push instead
+/// (a poisoned lock stays poisoned) would stop ingest until someone restarted the registry.
+fn order_lock(lock: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(|poisoned| {
+        tracing::warn!("a lock of the register's writes was held by a panic; going on");
+        lock.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
 /// Timeline order: recorded time, then station, then seq.
 fn timeline_key(e: &Event) -> (i64, StationCode, u64) {
     (e.recorded_at.unix_ms, e.station, e.seq)
 }
 
 impl Inner {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
-        self.ingest
-            .lock()
-            .map_err(|_| Error::Task("ingest lock poisoned".into()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        order_lock(&self.ingest)
     }
 
     /// The lock of `code`'s chain; taken before [`Inner::lock`], never after it.
-    fn lock_station(&self, code: StationCode) -> Result<std::sync::MutexGuard<'_, ()>> {
+    fn lock_station(&self, code: StationCode) -> std::sync::MutexGuard<'_, ()> {
         let slot = code.as_str().bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         });
-        self.stations[slot % STATION_LOCKS]
-            .lock()
-            .map_err(|_| Error::Task("station lock poisoned".into()))
+        order_lock(&self.stations[slot % STATION_LOCKS])
     }
 
     fn rotate(&self, code: StationCode, text: &str) -> Result<RotationAccepted> {
@@ -772,8 +780,8 @@ impl Inner {
             new_fingerprint: new_fp.clone(),
             replayed,
         };
-        let _this_station = self.lock_station(code)?;
-        let _one_at_a_time = self.lock()?;
+        let _this_station = self.lock_station(code);
+        let _one_at_a_time = self.lock();
         if let Some(done) = self.store.rotation_from(old_id)? {
             if done.statement == text {
                 return Ok(accepted(true));
@@ -916,7 +924,7 @@ impl Inner {
         nonce: Option<&RequestNonce>,
         nonce_stored: &mut bool,
     ) -> Result<PushResponse> {
-        let _this_station = self.lock_station(code)?;
+        let _this_station = self.lock_station(code);
         let station = self
             .store
             .station(code)?
@@ -1106,16 +1114,7 @@ impl Inner {
 
     /// The writer's side of [`Inner::store_verified`]: one transaction for the whole batch.
     fn write_batch(&self, batch: &[Arc<Job<Staged>>]) {
-        let _one_writer = match self.lock() {
-            Ok(guard) => guard,
-            Err(e) => {
-                let message = e.to_string();
-                batch
-                    .iter()
-                    .for_each(|j| j.finish(Err(Error::Task(message.clone()))));
-                return;
-            }
-        };
+        let _one_writer = self.lock();
         let group: Vec<&Staged> = batch.iter().map(|j| &j.work).collect();
         match (self.commit_staged(&group), batch) {
             (Ok(()), _) => batch.iter().for_each(|j| j.finish(Ok(j.work.last_seq()))),
@@ -1694,8 +1693,8 @@ impl Inner {
         let key = self.key.get().ok_or_else(|| {
             Error::RegistryKey("this registry has no key of its own to sign with".into())
         })?;
-        let _this_chain = self.lock_station(registry_code())?;
-        let _one_at_a_time = self.lock()?;
+        let _this_chain = self.lock_station(registry_code());
+        let _one_at_a_time = self.lock();
         let record = self
             .store
             .intake(id)?
@@ -1768,5 +1767,59 @@ impl Inner {
             recorded: true,
             seq: Some(event.seq),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use records::{SigningKey, Timestamp, signing::sign_event};
+
+    /// A bug that panics while a push holds its station's lock and the ingest lock must not
+    /// leave every later push refused until the registry is restarted.
+    #[tokio::test]
+    async fn a_panic_under_the_write_locks_does_not_stop_ingest() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry =
+            Registry::open(&dir.path().join("register.db"), RegistryConfig::demo()).unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let code: StationCode = "GW7K".parse().unwrap();
+        registry
+            .enrol(code, "Urna", key.verifying_key())
+            .await
+            .unwrap();
+        registry
+            .approve(&records::fingerprint(&key.verifying_key()), None)
+            .await
+            .unwrap();
+        let inner = Arc::clone(&registry.inner);
+        let panicked = std::thread::spawn(move || {
+            let _chain = inner.lock_station(code);
+            let _ingest = inner.lock();
+            panic!("a bug while storing a push");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(registry.inner.ingest.is_poisoned());
+
+        let event = Event {
+            station: code,
+            seq: 1,
+            recorded_at: Timestamp {
+                unix_ms: 1_763_768_771_000,
+                trusted: true,
+            },
+            prev_hash: Hash::GENESIS,
+            payload: Payload::DoorOpened,
+        };
+        let canonical = encoding::encode(&event);
+        let signed = SignedEvent {
+            seq: 1,
+            signature: sign_event(&key, &canonical),
+            key_id: KeyId::of(&key.verifying_key()),
+            canonical,
+        };
+        let pushed = registry.push(code, vec![signed]).await.unwrap();
+        assert_eq!(pushed.acknowledged, 1);
     }
 }

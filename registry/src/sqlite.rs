@@ -250,15 +250,31 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| Error::Task("register connection lock poisoned".into()))
+        usable(&self.conn)
     }
 
     fn reader(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.reader
-            .lock()
-            .map_err(|_| Error::Task("register reader lock poisoned".into()))
+        usable(&self.reader)
+    }
+}
+
+/// A connection's lock, taken whatever a panic while it was held left on it. A transaction
+/// rolls back when the panic unwinds through it, so the connection is only ever found inside
+/// one if the rollback itself failed: it is rolled back here, and the connection used again.
+/// Refusing it instead (a poisoned lock stays poisoned) would refuse every later push and page
+/// until the registry was restarted.
+fn usable(lock: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>> {
+    match lock.lock() {
+        Ok(conn) => Ok(conn),
+        Err(poisoned) => {
+            let conn = poisoned.into_inner();
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?;
+            }
+            tracing::warn!("a register connection was in use by a panic; going on with it");
+            lock.clear_poison();
+            Ok(conn)
+        }
     }
 }
 
@@ -1545,5 +1561,28 @@ mod tests {
         assert!(!store.nonce_seen(nonce.key, "n-2", 0).unwrap());
         assert!(push(&[event(2)]).is_err());
         assert_eq!(store.tip(code).unwrap().seq, 1);
+    }
+
+    /// A bug that panics with the write connection in hand, a transaction open on it: the
+    /// register goes on, without what that transaction had done.
+    #[test]
+    fn a_panic_with_the_connection_in_hand_leaves_it_usable_and_rolled_back() {
+        let (_dir, store, code, key) = store_with_one_station();
+        let panicked = std::thread::scope(|s| {
+            s.spawn(|| {
+                let conn = store.conn().unwrap();
+                // Not through a `Transaction`, whose drop would roll back as the panic unwinds.
+                conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM stations;")
+                    .unwrap();
+                panic!("a bug while writing");
+            })
+            .join()
+        });
+        assert!(panicked.is_err());
+        assert!(store.conn.is_poisoned());
+        append_events(&store, code, &[test_event(&key, 1, "door_opened", None, 1)]);
+        assert_eq!(store.tip(code).unwrap().seq, 1);
+        assert!(store.station(code).unwrap().is_some());
+        assert!(!store.conn.is_poisoned());
     }
 }
