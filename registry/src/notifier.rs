@@ -185,6 +185,59 @@ impl Notifier {
     }
 }
 
+/// How a wait between rounds ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    /// Time for the next round.
+    Round,
+    /// Stop was asked for, or its sender is gone (the server's future dropped).
+    Stop,
+}
+
+/// Waits `pause` after the round that started at `last_round`, or less when a notice says the
+/// journal grew: then until [`WAKE_GAP`] after that round. A stop ends any of these waits at
+/// once.
+async fn wait_for_work(
+    pause: Duration,
+    last_round: tokio::time::Instant,
+    wake: &mut tokio::sync::broadcast::Receiver<crate::notify::Notice>,
+    stopped: &mut watch::Receiver<bool>,
+) -> Waited {
+    let (until, notified) = tokio::select! {
+        () = tokio::time::sleep(pause) => return Waited::Round,
+        // Any notice, or a lag, is a hint that the journal grew.
+        woke = wake.recv() => match woke {
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                (tokio::time::Instant::now() + pause, false)
+            }
+            _ => (last_round + WAKE_GAP, true),
+        },
+        changed = stopped.changed() => return stop_asked(changed, stopped),
+    };
+    tokio::select! {
+        () = tokio::time::sleep_until(until) => {}
+        changed = stopped.changed() => return stop_asked(changed, stopped),
+    }
+    if notified {
+        // The notices sent meanwhile all say the same: the journal grew, and the next round
+        // reads it whole.
+        *wake = wake.resubscribe();
+    }
+    Waited::Round
+}
+
+/// What a change of the stop flag means: a stop, unless it was set back to `false`.
+fn stop_asked(
+    changed: std::result::Result<(), watch::error::RecvError>,
+    stopped: &watch::Receiver<bool>,
+) -> Waited {
+    if changed.is_err() || *stopped.borrow() {
+        Waited::Stop
+    } else {
+        Waited::Round
+    }
+}
+
 struct Worker {
     store: Arc<dyn RegisterStore>,
     config: NotificationsConfig,
@@ -228,24 +281,8 @@ impl Worker {
             if pause.is_zero() {
                 continue;
             }
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                // Any notice, or a lag, is a hint that the journal grew.
-                woke = wake.recv() => {
-                    if matches!(woke, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                        tokio::time::sleep(pause).await;
-                    } else {
-                        // The notices sent meanwhile all say the same: the journal grew.
-                        tokio::time::sleep_until(last_round + WAKE_GAP).await;
-                        wake = wake.resubscribe();
-                    }
-                }
-                // The sender gone (the server's future dropped) stops the worker too.
-                changed = stopped.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
+            if wait_for_work(pause, last_round, &mut wake, &mut stopped).await == Waited::Stop {
+                break;
             }
         }
         tracing::info!("notification worker stopped");
@@ -330,5 +367,78 @@ async fn attempt(senders: &Senders, d: &Delivery) -> Attempt {
         status: outcome.status,
         error: outcome.error,
         next_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Notice;
+    use tokio::sync::broadcast;
+    use tokio::time::Instant;
+
+    fn a_notice() -> Notice {
+        Notice::DeviceAlerts {
+            station: "GW7K".into(),
+        }
+    }
+
+    /// A notice shortens the wait to the gap after the last round, and the notices sent during
+    /// the gap are not waited for again: the round after the gap reads the journal whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_notice_ends_the_wait_a_gap_after_the_last_round() {
+        let (notices, mut wake) = broadcast::channel(16);
+        let (_stop, mut stopped) = watch::channel(false);
+        let last_round = Instant::now();
+        notices.send(a_notice()).unwrap();
+        let sender = notices.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sender.send(a_notice()).unwrap();
+        });
+        let waited = wait_for_work(POLL, last_round, &mut wake, &mut stopped).await;
+        assert_eq!(waited, Waited::Round);
+        assert_eq!(last_round.elapsed(), WAKE_GAP);
+        assert!(matches!(
+            wake.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty)
+        ));
+    }
+
+    /// A stop asked for while the worker waits out the gap ends the wait at once, not when the
+    /// gap is over.
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_the_gap_ends_the_wait_at_once() {
+        let (notices, mut wake) = broadcast::channel(16);
+        let (stop, mut stopped) = watch::channel(false);
+        notices.send(a_notice()).unwrap();
+        let last_round = Instant::now();
+        let waiting =
+            tokio::spawn(
+                async move { wait_for_work(POLL, last_round, &mut wake, &mut stopped).await },
+            );
+        // The notice is taken at once; the gap has 240 ms left.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!waiting.is_finished());
+        stop.send_replace(true);
+        let waited = tokio::time::timeout(Duration::from_millis(100), waiting)
+            .await
+            .expect("the stop ended the wait before the gap would have")
+            .unwrap();
+        assert_eq!(waited, Waited::Stop);
+        assert!(last_round.elapsed() < WAKE_GAP);
+    }
+
+    /// Without notices the wait is the whole pause, unless a stop comes first.
+    #[tokio::test(start_paused = true)]
+    async fn without_notices_the_wait_is_the_pause_or_until_a_stop() {
+        let (_notices, mut wake) = broadcast::channel::<Notice>(16);
+        let (stop, mut stopped) = watch::channel(false);
+        let started = Instant::now();
+        let waited = wait_for_work(POLL, started, &mut wake, &mut stopped).await;
+        assert_eq!((waited, started.elapsed()), (Waited::Round, POLL));
+        stop.send_replace(true);
+        let waited = wait_for_work(POLL, Instant::now(), &mut wake, &mut stopped).await;
+        assert_eq!(waited, Waited::Stop);
     }
 }
