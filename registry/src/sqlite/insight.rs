@@ -18,6 +18,19 @@ CREATE TABLE station_seen (
 );
 ";
 
+/// [`InsightStore::deposits_between`]'s query.
+const DEPOSITS_BETWEEN: &str = "SELECT station, received_ms, channel, category FROM intakes
+     WHERE received_ms >= ?1 AND received_ms < ?2 AND (?3 IS NULL OR department = ?3)
+     ORDER BY received_ms, id";
+
+/// [`InsightStore::holds_between`]'s query.
+const HOLDS_BETWEEN: &str =
+    "SELECT e.intake, e.kind, e.recorded_ms FROM events e JOIN intakes i ON i.id = e.intake
+     WHERE e.kind IN ('hold_started', 'hold_released')
+       AND i.received_ms >= ?1 AND i.received_ms < ?2
+       AND (?3 IS NULL OR i.department = ?3)
+     ORDER BY e.intake, e.recorded_ms, e.station, e.seq";
+
 impl InsightStore for SqliteStore {
     fn deposits_between(
         &self,
@@ -26,11 +39,7 @@ impl InsightStore for SqliteStore {
         department: Option<&str>,
     ) -> Result<Vec<DepositRow>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT station, received_ms, channel, category FROM intakes
-             WHERE received_ms >= ?1 AND received_ms < ?2 AND (?3 IS NULL OR department = ?3)
-             ORDER BY received_ms, id",
-        )?;
+        let mut stmt = conn.prepare_cached(DEPOSITS_BETWEEN)?;
         collect(stmt.query(params![from_ms, before_ms, department])?, |r| {
             Ok(DepositRow {
                 station: r.get(0)?,
@@ -48,13 +57,7 @@ impl InsightStore for SqliteStore {
         department: Option<&str>,
     ) -> Result<Vec<HoldRow>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT e.intake, e.kind, e.recorded_ms FROM events e JOIN intakes i ON i.id = e.intake
-             WHERE e.kind IN ('hold_started', 'hold_released')
-               AND i.received_ms >= ?1 AND i.received_ms < ?2
-               AND (?3 IS NULL OR i.department = ?3)
-             ORDER BY e.intake, e.recorded_ms, e.station, e.seq",
-        )?;
+        let mut stmt = conn.prepare_cached(HOLDS_BETWEEN)?;
         collect(stmt.query(params![from_ms, before_ms, department])?, |r| {
             let kind: String = r.get(1)?;
             Ok(HoldRow {
@@ -134,5 +137,43 @@ impl InsightStore for SqliteStore {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan the bundled SQLite makes for `sql`, one line per step.
+    fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        let conn = store.conn().unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params = [
+            rusqlite::types::Value::Integer(0),
+            rusqlite::types::Value::Integer(i64::MAX),
+            rusqlite::types::Value::Null,
+        ];
+        let count = stmt.parameter_count();
+        stmt.query_map(rusqlite::params_from_iter(&params[..count]), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<std::result::Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The reports read a month out of a register that keeps years: neither the holds nor the
+    /// deposits may read the whole `events` or `intakes` table to find it.
+    #[test]
+    fn the_reports_reads_go_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        for sql in [HOLDS_BETWEEN, DEPOSITS_BETWEEN] {
+            let plan = plan(&store, sql);
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN")),
+                "{sql}\n{plan:#?}"
+            );
+        }
     }
 }
