@@ -972,7 +972,8 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE hold_clock; DROP TABLE hold_starts; DROP INDEX events_by_kind;
-             PRAGMA user_version = 1;",
+             DROP TRIGGER hold_opens; DROP TRIGGER hold_closes; DROP TRIGGER hold_pruned;
+             DROP TABLE open_holds; PRAGMA user_version = 1;",
         )
         .unwrap();
         drop(conn);

@@ -62,6 +62,36 @@ CREATE TABLE hold_starts (
     r#"
 CREATE INDEX events_by_kind ON events(kind, intake_id, recorded_ms);
 "#,
+    // The open holds, kept as the log grows: telling them from the released ones through the
+    // index still read every hold the log ever held, 25 ms after a year here (a Pi's tenth of a
+    // second, every 5 s and after every scan, with scans waiting). Kept by triggers, so that
+    // every way events come and go (appends, retention) keeps it, in the same transaction.
+    // A hold started for an intake whose hold was ever released does not open again, as the
+    // query this replaced read it.
+    r#"
+CREATE TABLE open_holds (
+    seq       INTEGER PRIMARY KEY,
+    intake_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX open_holds_by_intake ON open_holds(intake_id);
+INSERT INTO open_holds (seq, intake_id)
+    SELECT seq, intake_id FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
+        (SELECT intake_id FROM events WHERE kind = 'hold_released');
+CREATE TRIGGER hold_opens AFTER INSERT ON events
+    WHEN NEW.kind = 'hold_started' AND NOT EXISTS
+        (SELECT 1 FROM events WHERE kind = 'hold_released' AND intake_id = NEW.intake_id)
+BEGIN
+    INSERT INTO open_holds (seq, intake_id) VALUES (NEW.seq, NEW.intake_id);
+END;
+CREATE TRIGGER hold_closes AFTER INSERT ON events WHEN NEW.kind = 'hold_released'
+BEGIN
+    DELETE FROM open_holds WHERE intake_id = NEW.intake_id;
+END;
+CREATE TRIGGER hold_pruned AFTER DELETE ON events WHEN OLD.kind = 'hold_started'
+BEGIN
+    DELETE FROM open_holds WHERE seq = OLD.seq;
+END;
+"#,
 ];
 
 /// The newest schema this build knows.
@@ -75,11 +105,9 @@ const ANCHOR_SEQ: &str = "anchor_seq";
 const ANCHOR_HASH: &str = "anchor_hash";
 pub(crate) const PRUNED_INTAKE_NO: &str = "pruned_intake_no";
 
-/// [`LogStore::open_holds`]'s query; on `events_by_kind`, as the test below checks.
-const OPEN_HOLDS: &str =
-    "SELECT canonical FROM events WHERE kind = 'hold_started' AND intake_id NOT IN
-   (SELECT intake_id FROM events WHERE kind = 'hold_released')
- ORDER BY seq";
+/// [`LogStore::open_holds`]'s query: the open holds' own table, then each one's event by seq.
+const OPEN_HOLDS: &str = "SELECT e.canonical FROM open_holds o JOIN events e ON e.seq = o.seq
+ ORDER BY o.seq";
 
 /// [`LogStore::events_of_kind_since`]'s query.
 const OF_KIND_SINCE: &str =
@@ -861,32 +889,159 @@ mod tests {
 
     use super::*;
 
-    /// The mailroom's look-ups by kind read through `events_by_kind`, not the whole log: both
-    /// run while the log is held, after every scan.
+    fn plan(store: &LogStore, sql: &str, args: &[&str]) -> Vec<String> {
+        store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The mailroom's look-ups read neither the whole log nor every hold it ever held: both run
+    /// while the log is held, after every scan.
     #[test]
-    fn the_look_ups_by_kind_read_through_the_kind_index() {
+    fn the_mailroom_look_ups_read_only_what_they_list() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::open_for_writing(&dir.path().join("custody.db")).unwrap();
-        for (sql, args) in [
-            (OPEN_HOLDS, vec![]),
-            (OF_KIND_SINCE, vec!["forwarded".to_owned(), "0".to_owned()]),
-        ] {
-            let plan: Vec<String> = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
-                .unwrap()
-                .collect::<std::result::Result<_, _>>()
-                .unwrap();
-            assert!(
-                plan.iter().all(|step| !step.starts_with("SCAN events")),
-                "{sql}: {plan:?}"
-            );
-            assert!(
-                plan.iter().any(|step| step.contains("events_by_kind")),
-                "{sql}: {plan:?}"
-            );
-        }
+        let forwarded = plan(&store, OF_KIND_SINCE, &["forwarded", "0"]);
+        assert!(
+            forwarded
+                .iter()
+                .all(|step| !step.starts_with("SCAN events")),
+            "{forwarded:?}"
+        );
+        assert!(
+            forwarded.iter().any(|step| step.contains("events_by_kind")),
+            "{forwarded:?}"
+        );
+        let open = plan(&store, OPEN_HOLDS, &[]);
+        assert_eq!(
+            open,
+            ["SCAN o", "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"],
+            "{open:?}"
+        );
+    }
+
+    /// What the open holds were before they had a table of their own: the definition the
+    /// table must keep to.
+    const OPEN_HOLDS_FROM_THE_LOG: &str = "SELECT seq FROM events WHERE kind = 'hold_started'
+         AND intake_id NOT IN (SELECT intake_id FROM events WHERE kind = 'hold_released')
+         ORDER BY seq";
+
+    fn open_hold_seqs(store: &LogStore) -> (Vec<u64>, Vec<u64>) {
+        let kept = store
+            .conn
+            .prepare("SELECT seq FROM open_holds ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get::<_, i64>(0).map(|s| s as u64))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let read = store
+            .conn
+            .prepare(OPEN_HOLDS_FROM_THE_LOG)
+            .unwrap()
+            .query_map([], |r| r.get::<_, i64>(0).map(|s| s as u64))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        (kept, read)
+    }
+
+    fn hold(log: &mut crate::CustodyLog, number: u64, started: bool) -> u64 {
+        let intake = records::IntakeId::new("GW7K".parse().unwrap(), number).unwrap();
+        let payload = if started {
+            records::Payload::HoldStarted {
+                intake,
+                hold_secs: 60,
+            }
+        } else {
+            records::Payload::HoldReleased {
+                intake,
+                early: None,
+            }
+        };
+        let at = records::Timestamp {
+            unix_ms: 1_763_768_771_000,
+            trusted: true,
+        };
+        log.append(at, payload).unwrap().event.seq
+    }
+
+    /// Holds started, released, started twice, started again after a release, and some of
+    /// the log removed by retention: the table lists what reading the whole log would.
+    #[test]
+    fn the_open_holds_table_lists_what_the_log_says_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custody.db");
+        let mut log = crate::CustodyLog::open(
+            &path,
+            "GW7K".parse().unwrap(),
+            crate::StationKey::from_seed([7; 32]),
+        )
+        .unwrap();
+        let first = hold(&mut log, 1, true);
+        let second = hold(&mut log, 2, true);
+        hold(&mut log, 1, false);
+        let third = hold(&mut log, 3, true);
+        let third_again = hold(&mut log, 3, true);
+        // Held again after its release: it stays released, as the log was always read.
+        hold(&mut log, 1, true);
+        let (kept, read) = open_hold_seqs(log.store());
+        assert_eq!(kept, read);
+        assert_eq!(kept, [second, third, third_again]);
+        assert!(first < second);
+        let listed: Vec<u64> = log
+            .store()
+            .open_holds()
+            .unwrap()
+            .iter()
+            .map(|(intake, _, _)| intake.number())
+            .collect();
+        assert_eq!(listed, [2, 3, 3]);
+
+        // Retention removes the log's head up to the second hold, through a store of its own.
+        LogStore::open_for_writing(&path)
+            .unwrap()
+            .prune_through(second)
+            .unwrap();
+        let (kept, read) = open_hold_seqs(log.store());
+        assert_eq!(kept, read);
+        assert_eq!(kept, [third, third_again]);
+    }
+
+    /// A log from before the table: the upgrade fills it from the events already there.
+    #[test]
+    fn the_upgrade_fills_the_open_holds_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custody.db");
+        let open = |path: &Path| {
+            crate::CustodyLog::open(
+                path,
+                "GW7K".parse().unwrap(),
+                crate::StationKey::from_seed([7; 32]),
+            )
+            .unwrap()
+        };
+        let expected = {
+            let mut log = open(&path);
+            hold(&mut log, 1, true);
+            let open_one = hold(&mut log, 2, true);
+            hold(&mut log, 1, false);
+            vec![open_one]
+        };
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER hold_opens; DROP TRIGGER hold_closes; DROP TRIGGER hold_pruned;
+             DROP TABLE open_holds; PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        drop(conn);
+        let log = open(&path);
+        let (kept, read) = open_hold_seqs(log.store());
+        assert_eq!((kept, read), (expected.clone(), expected));
     }
 }
