@@ -9,11 +9,11 @@
 //! revocation is seen by the very next push with nothing here to invalidate.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use records::{KeyRing, StationCode, VerifyingKey};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Most stations whose rings are kept: a large fleet's worth (a ring of one key is about 250
 /// bytes). Past it the rings are dropped and built again as pushes come.
@@ -40,7 +40,7 @@ impl KeyRings {
         trusted: &[VerifyingKey],
     ) -> Result<Arc<KeyRing>> {
         let keys: Vec<[u8; 32]> = trusted.iter().map(|k| k.to_bytes()).collect();
-        if let Some(kept) = self.lock()?.get(&station)
+        if let Some(kept) = self.lock().get(&station)
             && kept.keys == keys
         {
             return Ok(Arc::clone(&kept.ring));
@@ -50,7 +50,7 @@ impl KeyRings {
             ring.add(*key)?;
         }
         let ring = Arc::new(ring);
-        let mut kept = self.lock()?;
+        let mut kept = self.lock();
         if kept.len() >= MAX_KEPT_RINGS && !kept.contains_key(&station) {
             kept.clear();
         }
@@ -64,10 +64,10 @@ impl KeyRings {
         Ok(ring)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<StationCode, KeptRing>>> {
-        self.kept
-            .lock()
-            .map_err(|_| Error::Task("the key rings' lock was poisoned".into()))
+    /// The kept rings, whatever a panic while they were held left on the lock: each entry is
+    /// whole or absent, and a poisoned lock refusing every push would stop ingest.
+    fn lock(&self) -> MutexGuard<'_, HashMap<StationCode, KeptRing>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -117,6 +117,6 @@ mod tests {
         identity[0] = 1;
         let weak = VerifyingKey::from_bytes(&identity).unwrap();
         assert!(rings.ring_of(code("GWC2"), &[weak]).is_err());
-        assert!(rings.lock().unwrap().is_empty());
+        assert!(rings.lock().is_empty());
     }
 }

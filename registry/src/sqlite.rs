@@ -1397,13 +1397,7 @@ mod tests {
             )
             .unwrap();
         assert!(index.ends_with(indexed_kinds!()), "{index}");
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {EVENTS_OF_KIND}"))
-            .unwrap()
-            .query_map(["urn_collected"], |r| r.get(3))
-            .unwrap()
-            .collect::<std::result::Result<_, _>>()
-            .unwrap();
+        let plan = query_plan(&conn, EVENTS_OF_KIND, ["urn_collected"]);
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX events_by_kind")),
@@ -1416,6 +1410,20 @@ mod tests {
         for kind in INDEXED_KINDS {
             assert!(indexed_kinds!().contains(&format!("'{kind}'")), "{kind}");
         }
+    }
+
+    /// The plan the bundled SQLite makes for `sql` with `params`, one line per step.
+    pub(super) fn query_plan(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params, |r| r.get(3))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap()
     }
 
     /// A new register with station GW7K enrolled: the directory (kept while the test runs), the

@@ -142,25 +142,8 @@ impl InsightStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::query_plan;
     use super::*;
-
-    /// The plan the bundled SQLite makes for `sql`, one line per step.
-    fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
-        let conn = store.conn().unwrap();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let params = [
-            rusqlite::types::Value::Integer(0),
-            rusqlite::types::Value::Integer(i64::MAX),
-            rusqlite::types::Value::Null,
-        ];
-        let count = stmt.parameter_count();
-        stmt.query_map(rusqlite::params_from_iter(&params[..count]), |r| {
-            r.get::<_, String>(3)
-        })
-        .unwrap()
-        .collect::<std::result::Result<_, _>>()
-        .unwrap()
-    }
 
     /// The reports read a month out of a register that keeps years: neither the holds nor the
     /// deposits may read the whole `events` or `intakes` table to find it.
@@ -168,8 +151,9 @@ mod tests {
     fn the_reports_reads_go_through_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("register.db")).unwrap();
+        let conn = store.conn().unwrap();
         for sql in [HOLDS_BETWEEN, DEPOSITS_BETWEEN] {
-            let plan = plan(&store, sql);
+            let plan = query_plan(&conn, sql, params![0, i64::MAX, None::<String>]);
             assert!(
                 plan.iter().all(|step| !step.starts_with("SCAN")),
                 "{sql}\n{plan:#?}"
