@@ -4,7 +4,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use records::encoding::encode;
-use records::signing::{sign_event, verify_event};
+use records::signing::{sign_event, verify_event, verify_events};
 use records::{
     ChainTip, ChainVerifier, Channel, Event, Hash, Intake, IntakeId, KeyId, KeyRing, Payload,
     SignedEvent, SigningKey, StationCode, Text, Timestamp,
@@ -69,6 +69,19 @@ fn benches(c: &mut Criterion) {
     c.bench_function("verify event (strict)", |b| {
         b.iter(|| verify_event(&public, black_box(&canonical), &signature))
     });
+
+    // What the registry does for each push: one batch equation for the push's events.
+    let push = chain(&key, station, 30);
+    let items: Vec<_> = push
+        .iter()
+        .map(|e| (&public, e.canonical.as_slice(), &e.signature))
+        .collect();
+    let mut batch = c.benchmark_group("verify push");
+    batch.throughput(Throughput::Elements(push.len() as u64));
+    batch.bench_function("30 events, one key, batched", |b| {
+        b.iter(|| verify_events(black_box(&items)))
+    });
+    batch.finish();
 
     let events = chain(&key, station, 10_000);
     let mut keys = KeyRing::new();
